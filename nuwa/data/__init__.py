@@ -1,0 +1,1 @@
+"""Data layer: procedural landscapes (the embedded default), real LHQ/LHQC loaders, splits."""

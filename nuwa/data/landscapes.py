@@ -1,0 +1,445 @@
+"""Procedural landscapes: the suite's embedded offline data set (never call it LHQC).
+
+A scene is sky (gradient, sun glow, horizontally stretched clouds), 2-4 fBm ridgelines drawn far
+to near with aerial-perspective haze, and a textured ground plane or a lake that mirrors them.
+Every noise field is periodic in x with period = image width, so any rendering tiles horizontally
+and "infinite" panoramas exist; rows go sky -> ridges -> ground, so Up/Down outpainting must
+invent different content than Left/Right.
+
+Determinism: only `np.random.RandomState` (its stream is frozen by NEP 19), one stream per scene
+component so the parameters never depend on image size. Noise is value noise on a random
+lattice, interpolated with cubic B-splines written as interpolation matrices, so each octave is
+two small matrix products (BLAS) instead of per-pixel gathers or FFTs. BLAS and numpy's SIMD
+`exp` may differ by one float LSB across builds, so a fixture comparison on another machine
+needs a +-1 tolerance after uint8 quantisation; on one machine the bytes are identical.
+
+Scale: every feature size is a fraction of the image height, so a W x H rendering is the
+H x H scene widened, and a panorama at the same height has the same look as a frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DATASET_NAME = "procedural-landscapes-v1"
+
+TIMES_OF_DAY = ("day", "sunset", "dusk")
+CLOUD_COVERS = ("clear", "partly cloudy", "overcast")
+RIDGE_KINDS = ("rolling hills", "rocky mountains", "snowy peaks")
+GROUNDS = ("meadow", "desert", "lake")
+
+_SKY = {  # zenith, horizon, sun glow, lit cloud, cloud shadow, scene light
+    "day": ((0.18, 0.40, 0.78), (0.72, 0.84, 0.95), (1.0, 0.97, 0.86),
+            (1.0, 1.0, 1.0), (0.70, 0.74, 0.80), 1.0),
+    "sunset": ((0.22, 0.26, 0.52), (0.98, 0.64, 0.38), (1.0, 0.78, 0.42),
+               (1.0, 0.74, 0.56), (0.48, 0.36, 0.46), 0.75),
+    "dusk": ((0.05, 0.07, 0.20), (0.44, 0.31, 0.46), (0.80, 0.46, 0.42),
+             (0.40, 0.33, 0.44), (0.17, 0.15, 0.24), 0.42),
+}  # fmt: skip
+_RIDGE_COLOUR = {
+    "rolling hills": (0.24, 0.42, 0.19),
+    "rocky mountains": (0.43, 0.39, 0.35),
+    "snowy peaks": (0.34, 0.36, 0.41),
+}
+_GROUND_COLOUR = {  # base colour, second colour for large patches, texture contrast
+    "meadow": ((0.30, 0.52, 0.18), (0.52, 0.58, 0.22), 0.22),
+    "desert": ((0.82, 0.66, 0.42), (0.70, 0.50, 0.32), 0.12),
+    "lake": ((0.10, 0.20, 0.26), (0.14, 0.26, 0.30), 0.10),
+}
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
+_SKY_WORDS = {"day": "blue", "sunset": "sunset", "dusk": "dusk"}
+_GROUND_WORDS = {"meadow": "a grassy meadow", "desert": "a sandy desert", "lake": "a calm lake"}
+
+
+@dataclass(frozen=True)
+class SceneParams:
+    """Everything the caption is made from, plus the geometry the renderer used.
+
+    Fractions are of the image height (y, from the top) or width (x). Ridges are listed far to
+    near: `ridge_depths` are their distances (the nearest ground row is at depth 1), and
+    `ridge_tops` the mean height of each ridgeline.
+    """
+
+    time_of_day: str
+    cloud_cover: str
+    cloud_fraction: float
+    n_ridges: int
+    ridge_kind: str
+    ground: str
+    horizon: float
+    sun_x: float
+    sun_y: float
+    haze: float
+    ridge_depths: tuple[float, ...]
+    ridge_tops: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """One rendered scene: `image` uint8 [H, W, 3], its parameters and its caption."""
+
+    image: np.ndarray
+    params: SceneParams
+    caption: str
+
+
+@dataclass(frozen=True)
+class SceneLayers:
+    """The scene before compositing, so a video can move each layer at its own speed.
+
+    Shapes: `sky` [H, W, 3]; `clouds`, each of `ridges` (far to near) and `ground` [H, W, 4]
+    (RGB + alpha), float32 in [0, 1]. `ground_depth` [H] is the depth of each ground row
+    (inf above the ground line). For a lake, `ground` is the water's own colour and opacity,
+    drawn over a rippled reflection of everything above the waterline (`ripple` [H], px).
+    """
+
+    sky: np.ndarray
+    clouds: np.ndarray
+    ridges: tuple[np.ndarray, ...]
+    ground: np.ndarray
+    ground_depth: np.ndarray
+    ground_row: int
+    ripple: np.ndarray | None
+
+
+# ---------------------------------------------------------------- scene parameters and captions
+
+
+def sample_scene(seed: int) -> SceneParams:
+    """Draw scene parameters from `seed` alone (independent of the image size)."""
+    rs = np.random.RandomState([seed, 0])
+    time_of_day = TIMES_OF_DAY[rs.randint(3)]
+    cloud_cover = CLOUD_COVERS[rs.randint(3)]
+    lo, hi = {"clear": (0.0, 0.06), "partly cloudy": (0.25, 0.5), "overcast": (0.8, 0.95)}[
+        cloud_cover
+    ]
+    cloud_fraction = rs.uniform(lo, hi)
+    n_ridges = int(rs.randint(2, 5))
+    ridge_kind = RIDGE_KINDS[rs.randint(3)]
+    ground = GROUNDS[rs.randint(3)]
+    horizon = rs.uniform(0.62, 0.74)
+    sun_x = rs.uniform()
+    sun_y = horizon * {"day": rs.uniform(0.15, 0.45), "sunset": rs.uniform(0.55, 0.8),
+                       "dusk": rs.uniform(0.95, 1.1)}[time_of_day]  # fmt: skip
+    haze = rs.uniform(0.06, 0.14)
+    far, near = rs.uniform(10.0, 16.0), rs.uniform(1.8, 2.6)
+    depths = np.geomspace(far, near, n_ridges)
+    tallness = 0.30 if ridge_kind != "rolling hills" else 0.17
+    far_top = horizon - tallness * rs.uniform(0.85, 1.15)
+    near_top = horizon - rs.uniform(0.08, 0.12)
+    tops = np.linspace(far_top, near_top, n_ridges)
+    return SceneParams(
+        time_of_day=time_of_day,
+        cloud_cover=cloud_cover,
+        cloud_fraction=round(float(cloud_fraction), 4),
+        n_ridges=n_ridges,
+        ridge_kind=ridge_kind,
+        ground=ground,
+        horizon=round(float(horizon), 4),
+        sun_x=round(float(sun_x), 4),
+        sun_y=round(float(sun_y), 4),
+        haze=round(float(haze), 4),
+        ridge_depths=tuple(round(float(d), 3) for d in depths),
+        ridge_tops=tuple(round(float(t), 4) for t in tops),
+    )
+
+
+def caption_for(params: SceneParams) -> str:
+    """The caption is a pure function of the parameters, so text<->image is checkable offline.
+
+    e.g. "a partly cloudy sunset sky over three ranges of rocky mountains above a calm lake".
+    """
+    article = "an" if params.cloud_cover[0] in "aeiou" else "a"
+    return (
+        f"{article} {params.cloud_cover} {_SKY_WORDS[params.time_of_day]} sky over "
+        f"{_NUMBER_WORDS[params.n_ridges]} ranges of {params.ridge_kind} "
+        f"above {_GROUND_WORDS[params.ground]}"
+    )
+
+
+# ---------------------------------------------------------------- periodic value noise
+
+
+def _bspline_matrix(positions: np.ndarray, cells: int, periodic: bool) -> np.ndarray:
+    """[N, cells(+3)] cubic B-spline weights sampling a lattice at `positions` (in cells).
+
+    Periodic lattices wrap (x); open ones get 1 cell of padding before and 2 after (y).
+    """
+    n = len(positions)
+    base = np.floor(positions).astype(np.int64)
+    t = (positions - base).astype(np.float32)
+    weights = (
+        (1 - t) ** 3 / 6,
+        (3 * t**3 - 6 * t**2 + 4) / 6,
+        (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6,
+        t**3 / 6,
+    )
+    size = cells if periodic else cells + 3
+    matrix = np.zeros((n, size), np.float32)
+    rows = np.arange(n)
+    for k, w in enumerate(weights):
+        cols = (base - 1 + k) % cells if periodic else base + k
+        np.add.at(matrix, (rows, cols), w)
+    return matrix
+
+
+def _periodic_positions(width: int, cells: int) -> np.ndarray:
+    return np.arange(width, dtype=np.float64) * (cells / width)
+
+
+def _noise_octave(
+    rs: np.random.RandomState, y_positions: np.ndarray, x_cells: int, width: int
+) -> np.ndarray:
+    """[len(y_positions), width] value noise, periodic in x with `x_cells` cells per width."""
+    lo = int(np.floor(y_positions.min()))
+    y_cells = int(np.floor(y_positions.max())) - lo + 1
+    lattice = rs.standard_normal((y_cells + 3, x_cells)).astype(np.float32)
+    my = _bspline_matrix(y_positions - lo, y_cells, periodic=False)
+    mx = _bspline_matrix(_periodic_positions(width, x_cells), x_cells, periodic=True)
+    return (my @ lattice) @ mx.T
+
+
+def fbm2d(
+    rs: np.random.RandomState,
+    y_positions: np.ndarray,
+    x_cells: int,
+    width: int,
+    octaves: int,
+    gain: float = 0.5,
+) -> np.ndarray:
+    """[len(y_positions), width] fractal noise, zero mean and unit std, periodic in x.
+
+    Octave o has 2**o times the base lattice density on both axes; octaves finer than 2 px per
+    cell are dropped (they would only alias).
+    """
+    total = np.zeros((len(y_positions), width), np.float32)
+    for o in range(octaves):
+        cells = x_cells * 2**o
+        if cells > width // 2:
+            break
+        total += gain**o * _noise_octave(rs, y_positions * 2**o, cells, width)
+    return (total - total.mean()) / (total.std() + 1e-6)
+
+
+def fbm1d(
+    rs: np.random.RandomState, x_cells: int, width: int, octaves: int, gain: float
+) -> np.ndarray:
+    """[width] periodic fractal noise, zero mean and unit std."""
+    return fbm2d(rs, np.zeros(1), x_cells, width, octaves, gain)[0]
+
+
+def _smoothstep(lo: float | np.ndarray, hi: float | np.ndarray, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _cells(width: int, height: int, feature: float) -> int:
+    """Lattice cells across `width` for features `feature` x height wide (at least 1)."""
+    return max(1, round(width / (feature * height)))
+
+
+# ---------------------------------------------------------------- layers
+
+
+def _sky(p: SceneParams, width: int, height: int, ground_row: int) -> np.ndarray:
+    zenith, horizon, glow, *_ = (np.asarray(c, np.float32) for c in _SKY[p.time_of_day][:3])
+    y = np.arange(height, dtype=np.float32)[:, None]
+    x = np.arange(width, dtype=np.float32)[None, :]
+    t = np.clip(y / ground_row, 0, 1) ** 1.4
+    sky = zenith * (1 - t[..., None]) + horizon * t[..., None]
+    dx = np.abs(x - p.sun_x * width)
+    dx = np.minimum(dx, width - dx) / height  # periodic distance keeps the sky tileable
+    d2 = dx**2 + ((y - p.sun_y * height) / height) ** 2
+    light = 0.75 * np.exp(-d2 / 0.004) + 0.35 * np.exp(-d2 / 0.05)
+    if p.cloud_cover != "overcast" and p.time_of_day != "dusk":
+        light += 2.0 * _smoothstep(0.0011, 0.0008, d2)  # the sun's disk
+    if p.cloud_cover == "overcast":
+        sky = 0.35 * sky + 0.65 * sky.mean(-1, keepdims=True)
+        light *= 0.35
+    return np.clip(sky + light[..., None] * (glow - 0.5 * sky), 0, 1).astype(np.float32)
+
+
+def _clouds(
+    rs: np.random.RandomState, p: SceneParams, width: int, height: int, ground_row: int
+) -> np.ndarray:
+    lit, shadow = (np.asarray(c, np.float32) for c in _SKY[p.time_of_day][3:5])
+    y = np.arange(height, dtype=np.float64)
+    # Perspective: cloud rows crowd together toward the horizon.
+    depth = 1.0 / np.maximum(1.0 - y / (1.1 * ground_row), 0.08)
+    noise = fbm2d(rs, depth * 2.5, _cells(width, height, 0.9), width, octaves=6, gain=0.55)
+    fade = 1 - _smoothstep(0.55 * ground_row, 0.98 * ground_row, y)[:, None]
+    sky_rows = noise[: max(1, ground_row // 2)]
+    threshold = np.quantile(sky_rows[::2, ::2], 1 - max(p.cloud_fraction, 1e-3))
+    density = _smoothstep(threshold - 0.05, threshold + 0.7, noise) * fade
+    core = _smoothstep(threshold, threshold + 2.0, noise)[..., None]
+    rgb = lit * (1 - core) + shadow * core
+    return np.concatenate([rgb, (0.95 * density)[..., None]], -1).astype(np.float32)
+
+
+def _ridges(
+    rs: np.random.RandomState, p: SceneParams, width: int, height: int, haze_colour: np.ndarray
+) -> list[np.ndarray]:
+    light = _SKY[p.time_of_day][5]
+    base = np.asarray(_RIDGE_COLOUR[p.ridge_kind], np.float32)
+    y = np.arange(height, dtype=np.float32)[:, None]
+    texture = fbm2d(rs, np.arange(height) / height * 10, _cells(width, height, 0.1), width, 5)
+    rugged = p.ridge_kind != "rolling hills"
+    layers = []
+    for k, (depth, top) in enumerate(zip(p.ridge_depths, p.ridge_tops, strict=True)):
+        near = k / max(p.n_ridges - 1, 1)
+        feature = (0.35 if rugged else 0.6) * (1 + near)
+        profile = fbm1d(rs, _cells(width, height, feature), width, 7, 0.55 if rugged else 0.4)
+        if rugged:  # ridged multifractal: sharp crests, rounded valleys
+            profile = -np.abs(profile)
+        profile = 2 * (profile - profile.min()) / (profile.max() - profile.min() + 1e-6) - 1
+        amplitude = (0.07 if rugged else 0.035) * (1 + 0.5 * near) * height
+        top_row = top * height - amplitude * profile[None, :]
+        alpha = np.clip(y - top_row + 0.5, 0, 1)
+        tex = np.roll(texture, rs.randint(width), axis=1)
+        shade = 1 + (0.22 if rugged else 0.1) * tex - 0.25 * near
+        colour = (
+            base * light * shade[..., None] * (1 + 0.1 * rs.uniform(-1, 1, 3)).astype(np.float32)
+        )
+        if p.ridge_kind == "snowy peaks":
+            snow_line = top * height - amplitude * 0.2 + amplitude * 0.35 * tex
+            snow = _smoothstep(2.0, -2.0, y - snow_line)[..., None]
+            colour = colour * (1 - snow) + np.float32(0.92 * light) * snow
+        # Valley mist rising from each ridge's foot, then Koschmieder haze with depth.
+        mist = 0.35 * _smoothstep(top * height, top * height + 0.12 * height, y)
+        fog = np.exp(-p.haze * depth) * (1 - mist)
+        colour = colour * fog[..., None] + haze_colour * (1 - fog[..., None])
+        layers.append(np.concatenate([colour, alpha[..., None]], -1).astype(np.float32))
+    return layers
+
+
+def _ground(
+    rs: np.random.RandomState,
+    p: SceneParams,
+    width: int,
+    height: int,
+    ground_row: int,
+    haze_colour: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Ground plane with a texture gradient; returns (rgba, row depth, lake ripple or None).
+
+    Row y sees the plane at depth Z = (H - g) / (y - g) (g = ground row, Z = 1 at the bottom).
+    Perspective maps x to X = x Z / H, which is not periodic, so instead octave o has a fixed
+    x-lattice matching depth 2**o and is blended in where Z is near 2**o (a mip-map in x); rows
+    sample the lattice at Z itself, blurred as rows get foreshortened, so the texture stays
+    tileable and grows finer toward the horizon.
+    """
+    light = _SKY[p.time_of_day][5]
+    base, second, contrast = _GROUND_COLOUR[p.ground]
+    rows = np.arange(ground_row, height, dtype=np.float64)
+    z = (height - ground_row) / np.maximum(rows - ground_row + 0.5, 0.5)
+    feature = 0.07 if p.ground != "desert" else 0.12
+    texture = np.zeros((len(rows), width), np.float32)
+    for o in range(8):
+        band = np.abs(np.log2(z) - o) < 1
+        x_cells = round(width * 2**o / (height * feature))
+        if x_cells > width // 3 or not band.any():
+            break
+        row_feature = max(feature, 3.0 * 4**o / (height - ground_row))  # anti-alias in y
+        weight = np.maximum(0, 1 - np.abs(np.log2(z[band]) - o)).astype(np.float32)
+        noise = _noise_octave(rs, z[band] / row_feature, x_cells, width)
+        texture[band] += weight[:, None] * noise
+    patches = fbm2d(rs, z / 0.6, _cells(width, height, 0.8), width, 3)
+    mix = _smoothstep(-0.5, 0.8, patches)[..., None]
+    colour = (np.asarray(base) * (1 - mix) + np.asarray(second) * mix) * light
+    colour = colour * (1 + contrast * texture[..., None])
+    fog = np.exp(-p.haze * 0.2 * z)[:, None, None]
+    colour = colour * fog + haze_colour * (1 - fog)
+    alpha = np.ones((len(rows), width, 1), np.float32)
+    ripple = None
+    if p.ground == "lake":  # the water's own colour; reflectance rises toward the horizon
+        alpha = alpha * (0.55 / (1 + 0.25 * (z - 1)))[:, None, None]
+        ripple = np.zeros(height, np.float32)
+        ripple[ground_row:] = 0.006 * height * fbm1d(rs, 40, len(rows), 1, 0.5) / z
+    rgba = np.zeros((height, width, 4), np.float32)
+    rgba[ground_row:] = np.concatenate([colour, alpha], -1)
+    depth = np.full(height, np.inf, np.float32)
+    depth[ground_row:] = z
+    return rgba, depth, ripple
+
+
+def render_layers(seed: int, width: int, height: int) -> tuple[SceneParams, SceneLayers]:
+    """Sample a scene from `seed` and render its layers at width x height (see SceneLayers)."""
+    if not (isinstance(seed, int | np.integer) and 0 <= seed < 2**32):
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if width < 16 or height < 16:
+        raise ValueError(f"landscapes need width and height >= 16 px, got {width}x{height}")
+    p = sample_scene(int(seed))
+    ground_row = int(round(p.horizon * height))
+    sky = _sky(p, width, height, ground_row)
+    haze_colour = sky[ground_row - 1].mean(0)
+    # One stream per component, so e.g. the ridge count never changes the ground texture.
+    clouds_rs, ridges_rs, ground_rs = (np.random.RandomState([int(seed), k]) for k in (1, 2, 3))
+    ground, ground_depth, ripple = _ground(ground_rs, p, width, height, ground_row, haze_colour)
+    layers = SceneLayers(
+        sky=sky,
+        clouds=_clouds(clouds_rs, p, width, height, ground_row),
+        ridges=tuple(_ridges(ridges_rs, p, width, height, haze_colour)),
+        ground=ground,
+        ground_depth=ground_depth,
+        ground_row=ground_row,
+        ripple=ripple,
+    )
+    return p, layers
+
+
+def composite(
+    layers: SceneLayers,
+    cloud_shift: float = 0.0,
+    ridge_shifts: tuple[float, ...] | None = None,
+    ground_shifts: np.ndarray | None = None,
+) -> np.ndarray:
+    """Alpha-composite the layers into uint8 [H, W, 3], each shifted left by its own amount (px).
+
+    Shifts are periodic (the layers tile) and fractional shifts interpolate linearly.
+    `ground_shifts` is per row [H]; zero shifts give the still image.
+    """
+    out = layers.sky.copy()
+    ridge_shifts = ridge_shifts or (0.0,) * len(layers.ridges)
+    for layer, shift in [
+        (layers.clouds, cloud_shift),
+        *zip(layers.ridges, ridge_shifts, strict=True),
+    ]:
+        layer = _shift(layer, shift)
+        out += layer[..., 3:] * (layer[..., :3] - out)
+    g = layers.ground_row
+    ground = layers.ground[g:]
+    if ground_shifts is not None:
+        ground = _shift_rows(ground, ground_shifts[g:])
+    if layers.ripple is not None:  # mirror the rows above the waterline, wobbled per row
+        src = np.clip(2 * g - 1 - np.arange(g, out.shape[0]), 0, g - 1)
+        out[g:] = _shift_rows(out[src] * 0.85, layers.ripple[g:])
+    out[g:] += ground[..., 3:] * (ground[..., :3] - out[g:])
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _shift(image: np.ndarray, shift: float) -> np.ndarray:
+    """Periodic left shift by `shift` px along x, linear interpolation between pixels."""
+    if shift == 0:
+        return image
+    whole = int(np.floor(shift))
+    frac = np.float32(shift - whole)
+    a = np.roll(image, -whole, axis=1)
+    return a if frac == 0 else a * (1 - frac) + np.roll(a, -1, axis=1) * frac
+
+
+def _shift_rows(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Per-row periodic left shift (`shifts` [rows], px) with linear interpolation."""
+    width = image.shape[1]
+    whole = np.floor(shifts).astype(np.int64)
+    frac = (shifts - whole).astype(np.float32)[:, None, None]
+    cols = (np.arange(width)[None, :] + whole[:, None]) % width
+    rows = np.arange(image.shape[0])[:, None]
+    return image[rows, cols] * (1 - frac) + image[rows, (cols + 1) % width] * frac
+
+
+def render_landscape(seed: int, width: int = 1024, height: int = 1024) -> Landscape:
+    """Render the scene for `seed` as uint8 [height, width, 3], horizontally tileable."""
+    params, layers = render_layers(seed, width, height)
+    return Landscape(image=composite(layers), params=params, caption=caption_for(params))
