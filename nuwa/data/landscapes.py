@@ -89,19 +89,24 @@ class Landscape:
 class SceneLayers:
     """The scene before compositing, so a video can move each layer at its own speed.
 
-    Shapes: `sky` [H, W, 3]; `clouds`, each of `ridges` (far to near) and `ground` [H, W, 4]
-    (RGB + alpha), float32 in [0, 1]. `ground_depth` [H] is the depth of each ground row
-    (inf above the ground line). For a lake, `ground` is the water's own colour and opacity,
-    drawn over a rippled reflection of everything above the waterline (`ripple` [H], px).
+    Rows [0, g) (g = `ground_row`) are seen above the ground line: `sky` [g, W, 3] and `clouds`
+    [g, W, 4] (RGB + alpha). Each ridge (far to near) is `(top, rgba [g - top, W, 4])`, covering
+    rows [top, g). Rows [g, H) are the ground plane: `ground` [H - g, W, 4] and `ground_depth`
+    [H - g] (depth 1 at the bottom row). For a lake, `ground` is the water's own colour and
+    opacity, drawn over a reflection of the rows above the waterline that wobbles sideways by
+    `ripple` [H - g] px. Everything is float32 in [0, 1] and periodic in x.
     """
 
     sky: np.ndarray
     clouds: np.ndarray
-    ridges: tuple[np.ndarray, ...]
+    ridges: tuple[tuple[int, np.ndarray], ...]
     ground: np.ndarray
     ground_depth: np.ndarray
-    ground_row: int
     ripple: np.ndarray | None
+
+    @property
+    def ground_row(self) -> int:
+        return self.sky.shape[0]
 
 
 # ---------------------------------------------------------------- scene parameters and captions
@@ -244,14 +249,14 @@ def _cells(width: int, height: int, feature: float) -> int:
 
 
 def _sky(p: SceneParams, width: int, height: int, ground_row: int) -> np.ndarray:
-    zenith, horizon, glow, *_ = (np.asarray(c, np.float32) for c in _SKY[p.time_of_day][:3])
-    y = np.arange(height, dtype=np.float32)[:, None]
+    zenith, horizon, glow = (np.asarray(c, np.float32) for c in _SKY[p.time_of_day][:3])
+    y = np.arange(ground_row, dtype=np.float32)[:, None]
     x = np.arange(width, dtype=np.float32)[None, :]
-    t = np.clip(y / ground_row, 0, 1) ** 1.4
+    t = (y / ground_row) ** 1.4
     sky = zenith * (1 - t[..., None]) + horizon * t[..., None]
-    dx = np.abs(x - p.sun_x * width)
+    dx = np.abs(x - np.float32(p.sun_x * width))
     dx = np.minimum(dx, width - dx) / height  # periodic distance keeps the sky tileable
-    d2 = dx**2 + ((y - p.sun_y * height) / height) ** 2
+    d2 = dx**2 + ((y - np.float32(p.sun_y * height)) / height) ** 2
     light = 0.75 * np.exp(-d2 / 0.004) + 0.35 * np.exp(-d2 / 0.05)
     if p.cloud_cover != "overcast" and p.time_of_day != "dusk":
         light += 2.0 * _smoothstep(0.0011, 0.0008, d2)  # the sun's disk
@@ -265,26 +270,29 @@ def _clouds(
     rs: np.random.RandomState, p: SceneParams, width: int, height: int, ground_row: int
 ) -> np.ndarray:
     lit, shadow = (np.asarray(c, np.float32) for c in _SKY[p.time_of_day][3:5])
-    y = np.arange(height, dtype=np.float64)
+    y = np.arange(ground_row, dtype=np.float64)
     # Perspective: cloud rows crowd together toward the horizon.
     depth = 1.0 / np.maximum(1.0 - y / (1.1 * ground_row), 0.08)
     noise = fbm2d(rs, depth * 2.5, _cells(width, height, 0.9), width, octaves=6, gain=0.55)
-    fade = 1 - _smoothstep(0.55 * ground_row, 0.98 * ground_row, y)[:, None]
-    sky_rows = noise[: max(1, ground_row // 2)]
-    threshold = np.quantile(sky_rows[::2, ::2], 1 - max(p.cloud_fraction, 1e-3))
-    density = _smoothstep(threshold - 0.05, threshold + 0.7, noise) * fade
+    fade = 1 - _smoothstep(0.55 * ground_row, 0.98 * ground_row, y.astype(np.float32))
+    threshold = np.quantile(noise[: max(1, ground_row // 2) : 2, ::2], 1 - p.cloud_fraction)
+    density = _smoothstep(threshold - 0.05, threshold + 0.7, noise) * fade[:, None]
     core = _smoothstep(threshold, threshold + 2.0, noise)[..., None]
     rgb = lit * (1 - core) + shadow * core
     return np.concatenate([rgb, (0.95 * density)[..., None]], -1).astype(np.float32)
 
 
 def _ridges(
-    rs: np.random.RandomState, p: SceneParams, width: int, height: int, haze_colour: np.ndarray
-) -> list[np.ndarray]:
+    rs: np.random.RandomState,
+    p: SceneParams,
+    width: int,
+    height: int,
+    ground_row: int,
+    haze_colour: np.ndarray,
+) -> list[tuple[int, np.ndarray]]:
     light = _SKY[p.time_of_day][5]
     base = np.asarray(_RIDGE_COLOUR[p.ridge_kind], np.float32)
-    y = np.arange(height, dtype=np.float32)[:, None]
-    texture = fbm2d(rs, np.arange(height) / height * 10, _cells(width, height, 0.1), width, 5)
+    texture = fbm2d(rs, np.arange(ground_row) / height * 10, _cells(width, height, 0.1), width, 5)
     rugged = p.ridge_kind != "rolling hills"
     layers = []
     for k, (depth, top) in enumerate(zip(p.ridge_depths, p.ridge_tops, strict=True)):
@@ -295,22 +303,25 @@ def _ridges(
             profile = -np.abs(profile)
         profile = 2 * (profile - profile.min()) / (profile.max() - profile.min() + 1e-6) - 1
         amplitude = (0.07 if rugged else 0.035) * (1 + 0.5 * near) * height
-        top_row = top * height - amplitude * profile[None, :]
-        alpha = np.clip(y - top_row + 0.5, 0, 1)
-        tex = np.roll(texture, rs.randint(width), axis=1)
+        top_row = np.float32(top * height) - np.float32(amplitude) * profile
+        first = int(np.clip(np.floor(top_row.min()), 0, ground_row - 1))
+        y = np.arange(first, ground_row, dtype=np.float32)[:, None]
+        alpha = np.clip(y - top_row[None, :] + 0.5, 0, 1)
+        tex = np.roll(texture[first:], rs.randint(width), axis=1)
+        tint = (1 + 0.1 * rs.uniform(-1, 1, 3)).astype(np.float32)
         shade = 1 + (0.22 if rugged else 0.1) * tex - 0.25 * near
-        colour = (
-            base * light * shade[..., None] * (1 + 0.1 * rs.uniform(-1, 1, 3)).astype(np.float32)
-        )
+        colour = (base * tint * np.float32(light)) * shade[..., None]
         if p.ridge_kind == "snowy peaks":
-            snow_line = top * height - amplitude * 0.2 + amplitude * 0.35 * tex
+            snow_line = (
+                np.float32(top * height - amplitude * 0.2) + np.float32(amplitude * 0.35) * tex
+            )
             snow = _smoothstep(2.0, -2.0, y - snow_line)[..., None]
             colour = colour * (1 - snow) + np.float32(0.92 * light) * snow
         # Valley mist rising from each ridge's foot, then Koschmieder haze with depth.
-        mist = 0.35 * _smoothstep(top * height, top * height + 0.12 * height, y)
-        fog = np.exp(-p.haze * depth) * (1 - mist)
-        colour = colour * fog[..., None] + haze_colour * (1 - fog[..., None])
-        layers.append(np.concatenate([colour, alpha[..., None]], -1).astype(np.float32))
+        mist = 0.35 * _smoothstep(top * height, (top + 0.12) * height, y)
+        fog = (np.float32(np.exp(-p.haze * depth)) * (1 - mist))[..., None]
+        colour = colour * fog + haze_colour * (1 - fog)
+        layers.append((first, np.concatenate([colour, alpha[..., None]], -1).astype(np.float32)))
     return layers
 
 
@@ -324,16 +335,16 @@ def _ground(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Ground plane with a texture gradient; returns (rgba, row depth, lake ripple or None).
 
-    Row y sees the plane at depth Z = (H - g) / (y - g) (g = ground row, Z = 1 at the bottom).
-    Perspective maps x to X = x Z / H, which is not periodic, so instead octave o has a fixed
-    x-lattice matching depth 2**o and is blended in where Z is near 2**o (a mip-map in x); rows
-    sample the lattice at Z itself, blurred as rows get foreshortened, so the texture stays
-    tileable and grows finer toward the horizon.
+    Row y sees the plane at depth Z = (H - g - 1/2) / (y - g + 1/2) (g = ground row; Z = 1 at
+    the bottom row). Perspective maps x to X = x Z / H, which is not periodic, so instead octave
+    o has a fixed x-lattice matching depth 2**o and is blended in where Z is near 2**o (a mip-map
+    in x); rows sample the lattice at Z itself, blurred as rows get foreshortened, so the texture
+    stays tileable and grows finer toward the horizon.
     """
     light = _SKY[p.time_of_day][5]
     base, second, contrast = _GROUND_COLOUR[p.ground]
     rows = np.arange(ground_row, height, dtype=np.float64)
-    z = (height - ground_row) / np.maximum(rows - ground_row + 0.5, 0.5)
+    z = (height - ground_row - 0.5) / (rows - ground_row + 0.5)
     feature = 0.07 if p.ground != "desert" else 0.12
     texture = np.zeros((len(rows), width), np.float32)
     for o in range(8):
@@ -347,21 +358,18 @@ def _ground(
         texture[band] += weight[:, None] * noise
     patches = fbm2d(rs, z / 0.6, _cells(width, height, 0.8), width, 3)
     mix = _smoothstep(-0.5, 0.8, patches)[..., None]
-    colour = (np.asarray(base) * (1 - mix) + np.asarray(second) * mix) * light
-    colour = colour * (1 + contrast * texture[..., None])
-    fog = np.exp(-p.haze * 0.2 * z)[:, None, None]
+    base, second = np.asarray(base, np.float32), np.asarray(second, np.float32)
+    colour = (base * (1 - mix) + second * mix) * np.float32(light)
+    colour *= 1 + np.float32(contrast) * texture[..., None]
+    fog = np.exp(-p.haze * 0.2 * z).astype(np.float32)[:, None, None]
     colour = colour * fog + haze_colour * (1 - fog)
     alpha = np.ones((len(rows), width, 1), np.float32)
     ripple = None
     if p.ground == "lake":  # the water's own colour; reflectance rises toward the horizon
-        alpha = alpha * (0.55 / (1 + 0.25 * (z - 1)))[:, None, None]
-        ripple = np.zeros(height, np.float32)
-        ripple[ground_row:] = 0.006 * height * fbm1d(rs, 40, len(rows), 1, 0.5) / z
-    rgba = np.zeros((height, width, 4), np.float32)
-    rgba[ground_row:] = np.concatenate([colour, alpha], -1)
-    depth = np.full(height, np.inf, np.float32)
-    depth[ground_row:] = z
-    return rgba, depth, ripple
+        alpha *= (0.55 / (1 + 0.25 * (z - 1))).astype(np.float32)[:, None, None]
+        ripple = (0.006 * height * fbm1d(rs, 40, len(rows), 1, 0.5) / z).astype(np.float32)
+    rgba = np.concatenate([colour, alpha], -1).astype(np.float32)
+    return rgba, z.astype(np.float32), ripple
 
 
 def render_layers(seed: int, width: int, height: int) -> tuple[SceneParams, SceneLayers]:
@@ -373,17 +381,16 @@ def render_layers(seed: int, width: int, height: int) -> tuple[SceneParams, Scen
     p = sample_scene(int(seed))
     ground_row = int(round(p.horizon * height))
     sky = _sky(p, width, height, ground_row)
-    haze_colour = sky[ground_row - 1].mean(0)
+    haze_colour = sky[-1].mean(0)
     # One stream per component, so e.g. the ridge count never changes the ground texture.
     clouds_rs, ridges_rs, ground_rs = (np.random.RandomState([int(seed), k]) for k in (1, 2, 3))
     ground, ground_depth, ripple = _ground(ground_rs, p, width, height, ground_row, haze_colour)
     layers = SceneLayers(
         sky=sky,
         clouds=_clouds(clouds_rs, p, width, height, ground_row),
-        ridges=tuple(_ridges(ridges_rs, p, width, height, haze_colour)),
+        ridges=tuple(_ridges(ridges_rs, p, width, height, ground_row, haze_colour)),
         ground=ground,
         ground_depth=ground_depth,
-        ground_row=ground_row,
         ripple=ripple,
     )
     return p, layers
@@ -394,49 +401,67 @@ def composite(
     cloud_shift: float = 0.0,
     ridge_shifts: tuple[float, ...] | None = None,
     ground_shifts: np.ndarray | None = None,
+    width: int | None = None,
 ) -> np.ndarray:
-    """Alpha-composite the layers into uint8 [H, W, 3], each shifted left by its own amount (px).
+    """Alpha-composite the layers into uint8 [H, width, 3], each shifted left by its own amount.
 
-    Shifts are periodic (the layers tile) and fractional shifts interpolate linearly.
-    `ground_shifts` is per row [H]; zero shifts give the still image.
+    Shifts are in px, periodic (the layers tile) and linearly interpolated when fractional;
+    `ground_shifts` has one per ground row [H - g]. The output is the first `width` columns
+    (default: all), so a video frame is a window onto a wider panorama. Zero shifts give the
+    still image.
     """
-    out = layers.sky.copy()
+    width = width or layers.sky.shape[1]
+    ripple = layers.ripple
+    # A lake mirrors the view above it with a sideways wobble, so render a margin around it.
+    margin = 0 if ripple is None else int(np.ceil(np.abs(ripple).max())) + 1
+    cols = width + 2 * margin
+    upper = _window(layers.sky, 0.0, -margin, cols)
+    _over(upper, _window(layers.clouds, cloud_shift, -margin, cols))
     ridge_shifts = ridge_shifts or (0.0,) * len(layers.ridges)
-    for layer, shift in [
-        (layers.clouds, cloud_shift),
-        *zip(layers.ridges, ridge_shifts, strict=True),
-    ]:
-        layer = _shift(layer, shift)
-        out += layer[..., 3:] * (layer[..., :3] - out)
-    g = layers.ground_row
-    ground = layers.ground[g:]
-    if ground_shifts is not None:
-        ground = _shift_rows(ground, ground_shifts[g:])
-    if layers.ripple is not None:  # mirror the rows above the waterline, wobbled per row
-        src = np.clip(2 * g - 1 - np.arange(g, out.shape[0]), 0, g - 1)
-        out[g:] = _shift_rows(out[src] * 0.85, layers.ripple[g:])
-    out[g:] += ground[..., 3:] * (ground[..., :3] - out[g:])
-    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+    for (top, rgba), shift in zip(layers.ridges, ridge_shifts, strict=True):
+        _over(upper[top:], _window(rgba, shift, -margin, cols))
+    if ground_shifts is None:
+        ground_shifts = np.zeros(len(layers.ground_depth), np.float32)
+    lower = _window_rows(layers.ground, ground_shifts, 0, width)
+    if ripple is not None:
+        g = layers.ground_row
+        mirror_rows = np.clip(2 * g - 1 - np.arange(g, g + len(lower)), 0, g - 1)
+        water = lower
+        lower = _window_rows(upper[mirror_rows], ripple, margin, width) * np.float32(0.85)
+        _over(lower, water)
+    image = np.concatenate([upper[:, margin : margin + width], lower[..., :3]], 0)
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _shift(image: np.ndarray, shift: float) -> np.ndarray:
-    """Periodic left shift by `shift` px along x, linear interpolation between pixels."""
-    if shift == 0:
-        return image
+def _over(below: np.ndarray, above: np.ndarray) -> None:
+    """In place: RGB `below` [..., 3] <- RGBA `above` [..., 4] composited over it."""
+    below[..., :3] += above[..., 3:] * (above[..., :3] - below[..., :3])
+
+
+def _window(image: np.ndarray, shift: float, start: int, cols: int) -> np.ndarray:
+    """Columns [start, start + cols) of `image` [rows, W, C] shifted left by `shift` px.
+
+    Periodic in x; fractional shifts interpolate linearly between neighbouring columns.
+    """
     whole = int(np.floor(shift))
     frac = np.float32(shift - whole)
-    a = np.roll(image, -whole, axis=1)
-    return a if frac == 0 else a * (1 - frac) + np.roll(a, -1, axis=1) * frac
+    idx = (start + whole + np.arange(cols)) % image.shape[1]
+    window = image[:, idx]
+    if frac:
+        window = window * (1 - frac) + image[:, (idx + 1) % image.shape[1]] * frac
+    return window
 
 
-def _shift_rows(image: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """Per-row periodic left shift (`shifts` [rows], px) with linear interpolation."""
-    width = image.shape[1]
+def _window_rows(image: np.ndarray, shifts: np.ndarray, start: int, cols: int) -> np.ndarray:
+    """As `_window`, with one shift per row (`shifts` [rows])."""
     whole = np.floor(shifts).astype(np.int64)
     frac = (shifts - whole).astype(np.float32)[:, None, None]
-    cols = (np.arange(width)[None, :] + whole[:, None]) % width
+    idx = (start + whole[:, None] + np.arange(cols)[None, :]) % image.shape[1]
     rows = np.arange(image.shape[0])[:, None]
-    return image[rows, cols] * (1 - frac) + image[rows, (cols + 1) % width] * frac
+    window = image[rows, idx]
+    if frac.any():
+        window = window * (1 - frac) + image[rows, (idx + 1) % image.shape[1]] * frac
+    return window
 
 
 def render_landscape(seed: int, width: int = 1024, height: int = 1024) -> Landscape:
