@@ -167,43 +167,43 @@ def caption_for(params: SceneParams) -> str:
 # ---------------------------------------------------------------- periodic value noise
 
 
-def _bspline_matrix(positions: np.ndarray, cells: int, periodic: bool) -> np.ndarray:
-    """[N, cells(+3)] cubic B-spline weights sampling a lattice at `positions` (in cells).
+def _bspline_taps(
+    positions: np.ndarray, cells: int, periodic: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice indices [4, N] and cubic B-spline weights [4, N] to sample at `positions` (cells).
 
-    Periodic lattices wrap (x); open ones get 1 cell of padding before and 2 after (y).
+    Periodic lattices wrap (x); open ones are padded with 1 cell before and 2 after (y).
     """
-    n = len(positions)
     base = np.floor(positions).astype(np.int64)
     t = (positions - base).astype(np.float32)
-    weights = (
-        (1 - t) ** 3 / 6,
-        (3 * t**3 - 6 * t**2 + 4) / 6,
-        (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6,
-        t**3 / 6,
+    weights = np.stack(
+        [
+            (1 - t) ** 3 / 6,
+            (3 * t**3 - 6 * t**2 + 4) / 6,
+            (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6,
+            t**3 / 6,
+        ]
     )
-    size = cells if periodic else cells + 3
-    matrix = np.zeros((n, size), np.float32)
-    rows = np.arange(n)
-    for k, w in enumerate(weights):
-        cols = (base - 1 + k) % cells if periodic else base + k
-        np.add.at(matrix, (rows, cols), w)
-    return matrix
-
-
-def _periodic_positions(width: int, cells: int) -> np.ndarray:
-    return np.arange(width, dtype=np.float64) * (cells / width)
+    taps = base[None, :] + np.arange(4)[:, None]
+    return (taps - 1) % cells if periodic else taps, weights
 
 
 def _noise_octave(
     rs: np.random.RandomState, y_positions: np.ndarray, x_cells: int, width: int
 ) -> np.ndarray:
-    """[len(y_positions), width] value noise, periodic in x with `x_cells` cells per width."""
+    """[len(y_positions), width] value noise, periodic in x with `x_cells` cells per width.
+
+    Separable B-spline interpolation as 4-tap gathers, not BLAS products: measured on the
+    shared 2-core CPU, multithreaded BLAS on these thin matrices was 5x slower under load (0.33
+    vs 0.06 s per 512x256 image), and elementwise float32 sums are the same on every build.
+    """
     lo = int(np.floor(y_positions.min()))
     y_cells = int(np.floor(y_positions.max())) - lo + 1
     lattice = rs.standard_normal((y_cells + 3, x_cells)).astype(np.float32)
-    my = _bspline_matrix(y_positions - lo, y_cells, periodic=False)
-    mx = _bspline_matrix(_periodic_positions(width, x_cells), x_cells, periodic=True)
-    return (my @ lattice) @ mx.T
+    y_taps, y_weights = _bspline_taps(y_positions - lo, y_cells, periodic=False)
+    rows = sum(w[:, None] * lattice[i] for i, w in zip(y_taps, y_weights, strict=True))
+    x_taps, x_weights = _bspline_taps(np.arange(width) * (x_cells / width), x_cells, periodic=True)
+    return sum(rows[:, i] * w[None, :] for i, w in zip(x_taps, x_weights, strict=True))
 
 
 def fbm2d(
@@ -415,7 +415,7 @@ def composite(
     # A lake mirrors the view above it with a sideways wobble, so render a margin around it.
     margin = 0 if ripple is None else int(np.ceil(np.abs(ripple).max())) + 1
     cols = width + 2 * margin
-    upper = _window(layers.sky, 0.0, -margin, cols)
+    upper = _window(layers.sky, 0.0, -margin, cols).copy()  # composited into in place
     _over(upper, _window(layers.clouds, cloud_shift, -margin, cols))
     ridge_shifts = ridge_shifts or (0.0,) * len(layers.ridges)
     for (top, rgba), shift in zip(layers.ridges, ridge_shifts, strict=True):
@@ -435,7 +435,9 @@ def composite(
 
 def _over(below: np.ndarray, above: np.ndarray) -> None:
     """In place: RGB `below` [..., 3] <- RGBA `above` [..., 4] composited over it."""
-    below[..., :3] += above[..., 3:] * (above[..., :3] - below[..., :3])
+    change = above[..., :3] - below[..., :3]
+    change *= above[..., 3:]
+    below[..., :3] += change
 
 
 def _window(image: np.ndarray, shift: float, start: int, cols: int) -> np.ndarray:
@@ -443,6 +445,8 @@ def _window(image: np.ndarray, shift: float, start: int, cols: int) -> np.ndarra
 
     Periodic in x; fractional shifts interpolate linearly between neighbouring columns.
     """
+    if shift == 0 and start == 0 and cols == image.shape[1]:
+        return image
     whole = int(np.floor(shift))
     frac = np.float32(shift - whole)
     idx = (start + whole + np.arange(cols)) % image.shape[1]
@@ -454,6 +458,8 @@ def _window(image: np.ndarray, shift: float, start: int, cols: int) -> np.ndarra
 
 def _window_rows(image: np.ndarray, shifts: np.ndarray, start: int, cols: int) -> np.ndarray:
     """As `_window`, with one shift per row (`shifts` [rows])."""
+    if not shifts.any() and start == 0 and cols == image.shape[1]:
+        return image
     whole = np.floor(shifts).astype(np.int64)
     frac = (shifts - whole).astype(np.float32)[:, None, None]
     idx = (start + whole[:, None] + np.arange(cols)[None, :]) % image.shape[1]
