@@ -1,1 +1,57 @@
-"""leaderboard package of nuwa-infinity."""
+"""The versioned results table: ours beside the paper's numbers, validated, rendered, regressed.
+
+Harness side::
+
+    results = build_results(task=..., model=..., dataset=..., metrics=[...], ...)
+    write_results(path, results)
+    append_rows(rows_from_results(results, path))          # locked, atomic
+    regressions = compare_to_baseline(results, load_table(), {"block_fid": Tolerance(0.5)})
+"""
+
+from .paper import import_paper, paper_rows
+from .regress import Regression, Tolerance, compare_to_baseline, format_regressions
+from .results import (
+    DatasetInfo,
+    MetricResult,
+    ModelInfo,
+    Results,
+    SampleCounts,
+    TaskInfo,
+    build_results,
+    load_results,
+    rows_from_results,
+    validate_results,
+    write_results,
+)
+from .schema import SCHEMA_VERSION, LeaderboardError, Row
+from .table import DEFAULT_TABLE, accepted_rows, append_rows, load_table, validate_table
+from .view import comparison_frame
+
+__all__ = [
+    "DEFAULT_TABLE",
+    "SCHEMA_VERSION",
+    "DatasetInfo",
+    "LeaderboardError",
+    "MetricResult",
+    "ModelInfo",
+    "Regression",
+    "Results",
+    "Row",
+    "SampleCounts",
+    "TaskInfo",
+    "Tolerance",
+    "accepted_rows",
+    "append_rows",
+    "build_results",
+    "compare_to_baseline",
+    "comparison_frame",
+    "format_regressions",
+    "import_paper",
+    "load_results",
+    "load_table",
+    "paper_rows",
+    "rows_from_results",
+    "validate_results",
+    "validate_table",
+    "write_results",
+]

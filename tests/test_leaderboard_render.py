@@ -1,0 +1,115 @@
+"""Renderings: ours beside the paper's, deltas only where comparable, labels where not."""
+
+from __future__ import annotations
+
+import csv
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from PIL import Image
+
+from leaderboard.paper import PAPER_CSV, paper_rows
+from leaderboard.render import PACKAGE_DIR, render_markdown, render_text, write_renderings
+from leaderboard.results import rows_from_results, write_results
+from leaderboard.testing import example_metric, example_results
+from leaderboard.view import comparison_frame
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """Paper rows plus two of ours: a surrogate/procedural run with a sample grid, and a
+    paper-comparable run on a reproduced data set."""
+    folder = tmp_path_factory.mktemp("run")
+    Image.new("RGB", (48, 16), (90, 140, 200)).save(folder / "grid.png")
+    surrogate = example_results([example_metric(143.25)], artifacts={"sample_grid": "grid.png"})
+    write_results(folder / "surrogate.json", surrogate)
+    comparable = example_results(
+        [
+            example_metric(
+                8.53,
+                name="Block-FID",
+                metric_id="block_fid@1/inception_v3.tf2015@1/b256s256/generated/9f9f9f9f",
+                features="inception_v3.tf2015.nvidia_ts@1",
+                paper_comparable=True,
+            )
+        ],
+        dataset="lhqc-repro-v1",
+        setting="with text",
+        paper_ref="table3/NUWA-Infinity/with text",
+    )
+    ours = rows_from_results(surrogate, folder / "surrogate.json")
+    return paper_rows() + ours + rows_from_results(comparable)
+
+
+def test_frame_pairs_ours_with_the_paper_row(rows):
+    frame = comparison_frame(rows)
+    ours = frame[frame["source"] == "ours"].set_index("dataset")
+    comparable = ours.loc["lhqc-repro-v1"]
+    assert comparable["paper_value"] == 7.43
+    assert comparable["delta"] == pytest.approx(8.53 - 7.43)
+    assert "worse than table3 NUWA-Infinity (with text)" in comparable["note"]
+    assert "dataset: lhqc-repro-v1, paper: LHQC" in comparable["note"]
+    surrogate = ours.loc["procedural-landscapes-v1"]
+    assert surrogate["paper_value"] == 8.03 and surrogate["delta"] != surrogate["delta"]  # NaN
+    assert surrogate["note"].startswith("NOT COMPARABLE to table3 NUWA-Infinity (without text)")
+    assert "surrogate features" in surrogate["note"] and "procedural dataset" in surrogate["note"]
+
+
+def test_text_shows_delta_and_label(rows):
+    text = render_text(comparison_frame(rows))
+    block = text.split("== lhqc_outpaint_up · Block-FID (lower is better) ==")[1].split("==")[0]
+    assert re.search(r"ours .*lhqc-repro-v1 .* 8\.53 +\+1\.10 +worse than table3", block)
+    assert re.search(r"ours .*procedural-landscapes-v1 .*143\.25 +NOT COMPARABLE", block)
+    assert "metric id: Block-FID [surrogate Inception] = block_fid@1/" in block
+
+
+def paper_records() -> list[dict[str, str]]:
+    with open(PAPER_CSV, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_paper_numbers_shown(markdown: str, page: str) -> None:
+    """Every CSV record appears, verbatim, as a paper row under its own task's heading."""
+    by_task = {chunk.split("\n", 1)[0]: chunk for chunk in markdown.split("\n## ")[1:]}
+    for record in paper_records():
+        dataset = "LHQ-V" if record["task"].startswith("lhqv") else "LHQC"
+        line = (
+            f"| paper | {record['table']} | {record['method']} | {record['setting']} | "
+            f"{dataset} |  | {record['value']} |"
+        )
+        assert line in by_task[record["task"]], line
+        assert f"<td>{record['method']}</td>" in page
+        assert f'<td class="num">{record["value"]}</td>' in page
+
+
+def test_markdown_and_html_contain_every_paper_number(rows, tmp_path):
+    markdown_path, html_path = write_renderings(comparison_frame(rows), tmp_path, "summary")
+    markdown, page = markdown_path.read_text(), html_path.read_text()
+    assert_paper_numbers_shown(markdown, page)
+    assert "NOT COMPARABLE to table3" in markdown and "| +1.10 |" in markdown
+    assert "not comparable" in page and "+1.10" in page
+
+
+def test_html_is_self_contained_with_charts_and_grid_slots(rows, tmp_path):
+    _, html_path = write_renderings(comparison_frame(rows), tmp_path / "site", "summary")
+    page = html_path.read_text()
+    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3', "")
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(charts) == len(comparison_frame(rows).groupby(["task", "metric_base"]))
+    for chart in charts:
+        ET.fromstring(chart)  # well-formed SVG
+    assert re.search(r'<img src="[^"]*grid\.png"', page)  # the grid our run recorded
+    assert page.count("No sample grid recorded for this task yet.") >= 1  # slots for the rest
+
+
+def test_markdown_links_grid_relative_to_output(rows, tmp_path):
+    markdown = render_markdown(comparison_frame(rows), tmp_path, "summary")
+    (link,) = re.findall(r"!\[[^\]]*\]\(([^)]*grid\.png)\)", markdown)
+    assert (tmp_path / link).resolve().exists()
+
+
+def test_committed_renderings_show_the_paper_rows():
+    markdown = (PACKAGE_DIR / "LEADERBOARD.md").read_text()
+    page = (PACKAGE_DIR / "index.html").read_text()
+    assert_paper_numbers_shown(markdown, page)
