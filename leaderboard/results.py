@@ -10,10 +10,11 @@ fills in environment, git commit and time), writes it with ``write_results`` and
                "setting": "without text"},
      "dataset": {"name": "procedural-landscapes-v1", "split": "test",
                  "manifest_sha256": "<64 hex>", "n_real": 64},
-     "metrics": [{"id": "block_fid@1/…/1a2b3c4d", "name": "Block-FID [surrogate Inception]",
+     "metrics": [{"id": "<evaluation MetricId.digest>",
+                  "name": "Block-FID [inception_v3.surrogate_seed0@1]",
                   "base": "block_fid", "value": 143.2, "better": "lower",
-                  "paper_comparable": false, "features": "inception_v3.surrogate@1",
-                  "config": {...}, "stderr": null}],
+                  "paper_comparable": false, "features": "inception_v3.surrogate_seed0@1",
+                  "config": {...MetricId.config...}, "stderr": null}],
      "n_samples": {"requested": 64, "effective": 64}, "samples_sha256": "<64 hex>",
      "seeds": {"torch": 0}, "config": {...resolved run config...}, "env": {"torch": "2.14.1", ...},
      "device": "cpu", "git_commit": "<40 hex>", "git_dirty": false, "created": "...Z",
@@ -21,7 +22,9 @@ fills in environment, git commit and time), writes it with ``write_results`` and
      "paper_ref": "table3/NUWA-Infinity/without text", "protocol": "block_fid@1 ...",
      "artifacts": {"sample_grid": "grid.png"}, "extra": {}}
 
-Artifact paths are relative to the results file's folder (or absolute).
+Artifact paths are relative to the results file's folder (or absolute). ``name`` is the
+column's readable name and must stay the same only while ``id`` does: give it the extractor but
+not the hash, so a changed definition under an unchanged name is refused by the table.
 """
 
 from __future__ import annotations

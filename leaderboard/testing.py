@@ -11,7 +11,7 @@ from nuwa.io import sha256_bytes
 
 from .results import MetricResult, Results, build_results
 
-SURROGATE_BLOCK_FID_ID = "block_fid@1/inception_v3.surrogate-seed0@1/b256s256/generated/1a2b3c4d"
+SURROGATE_BLOCK_FID_ID = "block_fid@1/inception_v3.surrogate_seed0@1/b256s256/generated/1a2b3c4d"
 
 
 def example_metric(
@@ -22,7 +22,7 @@ def example_metric(
     metric_id: str = SURROGATE_BLOCK_FID_ID,
     better: str = "lower",
     paper_comparable: bool = False,
-    features: str = "inception_v3.surrogate-seed0@1",
+    features: str = "inception_v3.surrogate_seed0@1",
 ) -> MetricResult:
     """One metric entry; defaults describe a surrogate-feature Block-FID."""
     return MetricResult(
