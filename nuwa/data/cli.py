@@ -66,8 +66,12 @@ def run_synth(args: argparse.Namespace) -> int:
         made += was_made
     metadata = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     atomic_write_text(args.out / "metadata.jsonl", metadata)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    settings.pop("run", None)
+    video_only = ("frames", "speed", "fps", "video_format")
+    settings = {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in vars(args).items()
+        if k not in ("run", "command") and (args.kind == "video" or k not in video_only)
+    }
     atomic_write_json(args.out / "synth.json", {"dataset": DATASET_NAME, **settings})
     if args.contact_sheet:
         captions = [r["caption"] for r in rows]
