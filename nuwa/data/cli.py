@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"nuwa-data: note: {message}", file=sys.stderr)
+    tqdm.write(f"nuwa-data: note: {message}", file=sys.stderr)  # on its own line, above any bar
 
 
 def _positive(text: str) -> int:
