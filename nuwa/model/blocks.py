@@ -1,0 +1,148 @@
+"""Transformer blocks of the vision decoder: self-attention with ADC.Emb, cross-attention, GEGLU.
+
+A block only projects and mixes; *which* keys a query sees (context patches from the pool, the
+current patch, a whole plan at once) is decided by the caller through the ``attend`` callback, so
+the per-patch, per-token and whole-plan paths share every weight and every line of block math.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from nuwa.model.config import NuwaConfig
+
+_probe: list[tuple[int, int]] | None = None
+
+
+@contextmanager
+def attention_probe():
+    """Record ``(queries, keys)`` of every self-attention call inside the block (for cost tests)."""
+    global _probe
+    _probe, previous = [], _probe
+    try:
+        yield _probe
+    finally:
+        _probe = previous
+
+
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Scaled dot-product attention ``[B, H, Lq, D] x [B, H, Lk, D] -> [B, H, Lq, D]``.
+
+    ``mask`` is boolean (True = visible) or additive float, broadcastable to ``[B, H, Lq, Lk]``.
+    """
+    if _probe is not None:
+        _probe.append((q.shape[-2], k.shape[-2]))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+AttendFn = Callable[["SelfAttention", torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention whose keys/values the caller assembles, plus this layer's ADC.Emb.
+
+    ``pos_table`` (ADC.Emb, one per layer): ``[table_size, d_model]`` for ``"pre"`` (added to the
+    keys of every token of a patch at the patch's offset) or ``[table_size, n_head]`` for
+    ``"post"`` (added to the attention logits), absent for ``"none"``.
+    """
+
+    def __init__(self, cfg: NuwaConfig, layer: int, table_size: int) -> None:
+        super().__init__()
+        self.layer, self.n_head = layer, cfg.n_head
+        self.head_dim = cfg.d_model // cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.pos_emb = cfg.pos_emb
+        width = {"pre": cfg.d_model, "post": cfg.n_head}.get(cfg.pos_emb)
+        self.pos_table = nn.Parameter(torch.empty(table_size, width)) if width else None
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x [B, L, d]`` -> ``q, k, v`` each ``[B, H, L, D]`` (no positional term yet)."""
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return tuple(rearrange(t, "b l (h d) -> b h l d", h=self.n_head) for t in (q, k, v))
+
+    def key_pos(self, offsets: torch.Tensor) -> torch.Tensor:
+        """ "pre" ADC.Emb of patches at ``offsets [N]`` as per-head key vectors ``[H, N, D]``."""
+        return rearrange(self.pos_table[offsets], "n (h d) -> h n d", h=self.n_head)
+
+    def logit_pos(self, offsets: torch.Tensor) -> torch.Tensor:
+        """ "post" ADC.Emb of patches at ``offsets [N]`` as per-head logit biases ``[H, N]``."""
+        return self.pos_table[offsets].t()
+
+    def forward(self, x: torch.Tensor, attend_fn: AttendFn) -> torch.Tensor:
+        """``x [B, L, d]`` -> ``[B, L, d]``; ``attend_fn(self, q, k, v) -> [B, H, L, D]``."""
+        q, k, v = self.heads(x)
+        return self.proj(rearrange(attend_fn(self, q, k, v), "b h l d -> b l (h d)"))
+
+
+class CrossAttention(nn.Module):
+    """Attention from the visual tokens to the 77 projected text states (paper Eq. 9-10)."""
+
+    def __init__(self, cfg: NuwaConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.q = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.kv = nn.Linear(cfg.d_model, 2 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def text_kv(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text states ``[B, 77, d]`` -> ``k, v`` each ``[B, H, 77, D]`` (once per text)."""
+        k, v = self.kv(text).chunk(2, dim=-1)
+        return tuple(rearrange(t, "b s (h d) -> b h s d", h=self.n_head) for t in (k, v))
+
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], keep: torch.Tensor
+    ) -> torch.Tensor:
+        """``x [B, L, d]``, text ``kv``, ``keep [B, 77]`` (False = padding) -> ``[B, L, d]``."""
+        q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.n_head)
+        y = F.scaled_dot_product_attention(q, *kv, attn_mask=keep[:, None, None, :])
+        return self.proj(rearrange(y, "b h l d -> b l (h d)"))
+
+
+class GEGLU(nn.Module):
+    """Feed-forward ``d -> 2 * mult * d`` (value, gate) ``-> mult * d -> d`` with a GELU gate."""
+
+    def __init__(self, cfg: NuwaConfig) -> None:
+        super().__init__()
+        inner = cfg.ff_mult * cfg.d_model
+        self.up = nn.Linear(cfg.d_model, 2 * inner, bias=False)
+        self.down = nn.Linear(inner, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.up(x).chunk(2, dim=-1)
+        return self.down(value * F.gelu(gate))
+
+
+class Block(nn.Module):
+    """Pre-LN block: self-attention, cross-attention to text (text models only), GEGLU FFN."""
+
+    def __init__(self, cfg: NuwaConfig, layer: int, table_size: int) -> None:
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(cfg.d_model)
+        self.attn = SelfAttention(cfg, layer, table_size)
+        self.ln_cross = nn.LayerNorm(cfg.d_model) if cfg.text else None
+        self.cross = CrossAttention(cfg) if cfg.text else None
+        self.ln_ff = nn.LayerNorm(cfg.d_model)
+        self.ff = GEGLU(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attend_fn: AttendFn,
+        text_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        text_keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``x [B, L, d]`` -> ``[B, L, d]``; ``text_kv`` from this layer's ``cross.text_kv``."""
+        x = x + self.drop(self.attn(self.ln_attn(x), attend_fn))
+        if self.cross is not None:
+            x = x + self.drop(self.cross(self.ln_cross(x), text_kv, text_keep))
+        return x + self.drop(self.ff(self.ln_ff(x)))

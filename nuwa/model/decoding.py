@@ -1,0 +1,92 @@
+"""Token-by-token AR decoding of one patch at a time through the Nearby Context Pool.
+
+Per layer, an attention window ``[B, H, N_max * T + T + 1, D]`` is allocated once per canvas. At
+the start of a patch its context K (plus the ADC.Emb "pre" term, added once per patch, not per
+token) and V are copied from the pool into the window's front; each fed token then writes its own
+K/V in place behind them (and its raw K/V into the pool slot) and attends to the window's filled
+prefix. So the per-token work is a fixed number of kernel calls whatever the context size, and
+nothing is concatenated.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nuwa.model.blocks import attend
+from nuwa.model.transformer import Nuwa, TextStates
+from nuwa.ncp import ContextPool
+
+
+class PatchDecoder:
+    """Feeds one AR patch at a time: ``begin(step)``, ``feed(0..T)``, ``end()``.
+
+    Position ``0`` feeds BOS and position ``i`` feeds token ``i - 1``; the logits of position
+    ``i < T`` predict token ``i``. Feeding position ``T`` (the last token) stores its K/V and its
+    logits are unused; ``end`` then closes the step in the pool.
+    """
+
+    def __init__(self, model: Nuwa, pool: ContextPool, text: TextStates | None = None) -> None:
+        if model.cfg.local_decoder != "ar":
+            raise ValueError("PatchDecoder is for the AR local decoder")
+        cfg, self.model, self.pool = model.cfg, model, pool
+        self.t = model.tokens_per_patch
+        batch, head_dim = pool.kv.shape[3], cfg.d_model // cfg.n_head
+        width = pool.plan.max_context * self.t + self.t + 1
+        self.window = pool.kv.new_empty(cfg.n_layer, 2, batch, cfg.n_head, width, head_dim)
+        self.bias = pool.kv.new_empty(cfg.n_layer, cfg.n_head, 1, width)
+        self.text_kv = model.text_kv(text)
+        self.text_keep = None if text is None else text[1]
+        self.axial = model.axial()
+        self.centre = torch.tensor([model.extent.centre], device=pool.kv.device)
+        self.step, self.front = -1, 0
+
+    def begin(self, step: int) -> None:
+        """Open ``step`` in the pool and load its context into every layer's window."""
+        self.pool.begin(step)
+        self.step, self.front = step, self.pool.num_context * self.t
+        offsets = self.model.context_offsets(self.pool.plan, step)
+        for layer, blk in enumerate(self.model.blocks):
+            k_ctx, v_ctx = self.pool.gather(layer)
+            if blk.attn.pos_emb == "pre":
+                k_ctx = k_ctx + blk.attn.key_pos(offsets).repeat_interleave(self.t, dim=1)
+            elif blk.attn.pos_emb == "post":
+                self.bias[layer, :, 0, : self.front] = blk.attn.logit_pos(
+                    offsets
+                ).repeat_interleave(self.t, 1)
+                self.bias[layer, :, 0, self.front :] = blk.attn.logit_pos(self.centre)
+            self.window[layer, 0, :, :, : self.front] = k_ctx
+            self.window[layer, 1, :, :, : self.front] = v_ctx
+
+    def feed(self, position: int, token: torch.Tensor | None) -> torch.Tensor:
+        """Feed BOS (``position 0``, ``token None``) or ``token [B]`` at ``position 1..T``.
+
+        Returns logits ``[B, V]`` for token ``position`` (meaningless at ``position == T``).
+        """
+        model = self.model
+        if position == 0:
+            x = model.tok_emb.weight[model.bos_id].expand(self.window.shape[2], 1, -1)
+        else:
+            x = (model.tok_emb(token) + self.axial[position - 1])[:, None]
+        end = self.front + position + 1
+
+        def attend_fn(attn, q, k, v):
+            layer = attn.layer
+            if position > 0:
+                self.pool.write(layer, k, v, start=position - 1)
+            if attn.pos_emb == "pre":
+                k = k + attn.key_pos(self.centre)
+            self.window[layer, 0, :, :, end - 1] = k[:, :, 0]
+            self.window[layer, 1, :, :, end - 1] = v[:, :, 0]
+            mask = self.bias[layer, :, :, :end] if attn.pos_emb == "post" else None
+            return attend(
+                q, self.window[layer, 0, :, :, :end], self.window[layer, 1, :, :, :end], mask
+            )
+
+        for blk, kv in zip(model.blocks, self.text_kv, strict=True):
+            x = blk(x, attend_fn, kv, self.text_keep)
+        return model.logits(x[:, 0])
+
+    def end(self) -> None:
+        """Close the step: the patch's K/V are already in its pool slot (NCP.Add); Remove."""
+        self.pool.end(self.step)
+        self.step = -1

@@ -1,0 +1,253 @@
+"""Sampling (paper Algorithm 2): pre-cache the given patches, then generate patch after patch.
+
+One entry point, :func:`sample`, serves every task: unconditional and text-to-image of any size,
+outpainting in any direction (a plan with given patches), image animation (the first frame given)
+and text-to-video. Each finished patch is handed to ``on_patch`` at once, so callers can decode and
+write it while the pool keeps only the few patches the plan still needs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from nuwa.adc import Plan, make_plan
+from nuwa.layout import Layout, PatchGrid
+from nuwa.model.decoding import PatchDecoder
+from nuwa.model.transformer import Nuwa, TextStates
+from nuwa.ncp import ContextPool
+from nuwa.text import tokenize
+
+
+def filter_logits(
+    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Keep the ``top_k`` largest logits and the smallest set with probability ``>= top_p``.
+
+    ``logits [..., V]`` -> same shape, with the rest set to ``-inf``.
+    """
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_logits.softmax(-1) >= top_p  # keeps the token crossing top_p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+def pick(
+    logits: torch.Tensor,
+    *,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Sample one code per row of ``logits [B, V]`` -> ``[B]``; ``temperature == 0`` is greedy."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+class _Guidance:
+    """Classifier-free guidance: the batch holds ``[cond; uncond]`` when ``scale != 1``."""
+
+    def __init__(self, scale: float, batch: int) -> None:
+        self.active, self.scale, self.batch = scale != 1.0, scale, batch
+
+    def rows(self) -> int:
+        return 2 * self.batch if self.active else self.batch
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample input ``[B, ...]`` -> ``[rows, ...]`` (the unconditional half follows)."""
+        return torch.cat([x, x]) if self.active else x
+
+    def combine(self, logits: torch.Tensor) -> torch.Tensor:
+        """``[rows, ..., V]`` -> guided ``[B, ..., V]`` = uncond + scale * (cond - uncond)."""
+        if not self.active:
+            return logits
+        cond, uncond = logits.chunk(2)
+        return uncond + self.scale * (cond - uncond)
+
+
+def _text_states(
+    model: Nuwa, text: str | list[str] | torch.Tensor | None, guide: _Guidance
+) -> TextStates | None:
+    if model.text is None:
+        if text is not None:
+            raise ValueError("this model is not text-conditioned; pass text=None")
+        return None
+    if text is None:
+        raise ValueError("this model is text-conditioned; pass text (an empty string for none)")
+    ids = text if isinstance(text, torch.Tensor) else tokenize(text)
+    ids = ids.to(model.tok_emb.weight.device).expand(guide.batch, -1)
+    if guide.active:
+        ids = torch.cat([ids, tokenize([""]).to(ids.device).expand(guide.batch, -1)])
+    return model.encode_text(ids)
+
+
+@torch.no_grad()
+def sample(
+    model: Nuwa,
+    plan: Plan | PatchGrid,
+    *,
+    text: str | list[str] | torch.Tensor | None = None,
+    given_tokens: torch.Tensor | None = None,
+    batch_size: int | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    temperature: float = 1.0,
+    cfg_scale: float = 1.0,
+    pnar_steps: int = 12,
+    seed: int = 0,
+    progress: bool = True,
+    on_patch: Callable[[int, torch.Tensor], None] | None = None,
+    stats: dict | None = None,
+) -> torch.Tensor:
+    """Generate a canvas.
+
+    Args:
+        model: a :class:`Nuwa` (put it in eval mode).
+        plan: from ``nuwa.adc.make_plan`` (its first ``num_given`` steps are pre-cached from
+            ``given_tokens``), or a bare grid, generated in omega order with the model's extent.
+        text: a string, a list of B strings, or CLIP ids ``[B or 1, 77]``, for text models only.
+        given_tokens: ``[B or 1, F, H, W]`` token grid holding the given patches (the rest is
+            ignored); required when the plan has given patches.
+        batch_size: samples per call (default: from ``text`` / ``given_tokens``, else 1).
+        top_k, top_p, temperature: AR sampling filters; ``temperature=0`` is greedy.
+            The paper's draft uses top-k 768 with temperature 1 (spec §6).
+        cfg_scale: classifier-free guidance (text models): logits = uncond + s (cond - uncond),
+            uncond being the empty text. ``1`` runs no unconditional branch at all, so it is
+            exactly plain conditional sampling.
+        pnar_steps: mask-predict steps for P-NAR (NAR always uses one step).
+        seed: seeds the sampling generator (on the model's device).
+        progress: show a tqdm bar per patch.
+        on_patch: ``on_patch(patch_id, tokens [B, T])`` after each generated patch.
+        stats: if given, filled with the pool's ``capacity``, ``peak_occupancy``, the plan's
+            ``max_context`` (patches) and ``cache_bytes`` (pool + attention windows).
+
+    Returns the token grid ``[B, F, H, W]`` (given patches copied, the rest generated).
+    """
+    cfg = model.cfg
+    plan = plan if isinstance(plan, Plan) else make_plan(plan, model.extent, "omega")
+    layout = Layout(cfg.patch_size)
+    device = model.tok_emb.weight.device
+    if plan.num_given and given_tokens is None:
+        raise ValueError(f"the plan has {plan.num_given} given patches: pass given_tokens")
+    batch = batch_size or _infer_batch(text, given_tokens)
+    guide = _Guidance(cfg_scale if model.text is not None else 1.0, batch)
+    text_states = _text_states(model, text, guide)
+    generator = torch.Generator(device).manual_seed(seed)
+    canvas = torch.zeros(batch, *layout.token_shape(plan.grid), dtype=torch.long, device=device)
+    if given_tokens is not None:
+        expected = layout.token_shape(plan.grid)
+        if tuple(given_tokens.shape[1:]) != expected:
+            raise ValueError(
+                f"given_tokens has shape {tuple(given_tokens.shape)}, expected [B, *{expected}]"
+            )
+        canvas[:] = given_tokens.to(device)
+
+    pool = model.new_pool(plan, guide.rows())
+    decoder = PatchDecoder(model, pool, text_states) if cfg.local_decoder == "ar" else None
+    for step in tqdm(range(plan.num_steps), desc="patches", unit="patch", disable=not progress):
+        patch = plan.order[step]
+        if step < plan.num_given:  # Image Condition Pre-caching: teacher-forced, fills the pool
+            known = guide.expand(layout.patch_tokens(canvas, plan.grid, patch))
+            model.forward_patch(known, pool, step, text=text_states)
+            continue
+        sampler = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        if decoder is not None:
+            tokens = _sample_ar_patch(decoder, step, guide, sampler)
+        else:
+            tokens = _sample_masked_patch(
+                model, pool, step, text_states, guide, sampler, pnar_steps
+            )
+        layout.write_patch(canvas, plan.grid, patch, tokens)
+        if on_patch is not None:
+            on_patch(patch, tokens)
+    if stats is not None:
+        window_bytes = decoder.window.nbytes + decoder.bias.nbytes if decoder is not None else 0
+        stats.update(
+            capacity=pool.capacity,
+            peak_occupancy=pool.peak_occupancy,
+            max_context=pool.plan.max_context,
+            cache_bytes=pool.kv.nbytes + window_bytes,
+        )
+    return canvas
+
+
+def _infer_batch(text, given_tokens) -> int:
+    if isinstance(text, list):
+        return len(text)
+    if isinstance(text, torch.Tensor):
+        return text.shape[0]
+    return given_tokens.shape[0] if given_tokens is not None else 1
+
+
+def _sample_ar_patch(
+    decoder: PatchDecoder, step: int, guide: _Guidance, sampler: dict
+) -> torch.Tensor:
+    """AR local decoding of one patch -> ``[B, T]``; its K/V end up in the pool."""
+    decoder.begin(step)
+    tokens, token = [], None
+    for position in range(decoder.t + 1):
+        logits = decoder.feed(position, token)
+        if position < decoder.t:
+            picked = pick(guide.combine(logits), **sampler)
+            tokens.append(picked)
+            token = guide.expand(picked)
+    decoder.end()
+    return torch.stack(tokens, 1)
+
+
+def _sample_masked_patch(
+    model: Nuwa,
+    pool: ContextPool,
+    step: int,
+    text: TextStates | None,
+    guide: _Guidance,
+    sampler: dict,
+    steps: int,
+) -> torch.Tensor:
+    """NAR / P-NAR (mask-predict) decoding of one patch -> ``[B, T]``; then caches it.
+
+    Each round samples every masked position, keeps the most confident ones (Gumbel-perturbed
+    log-probabilities, noise annealed with the round as in MaskGIT) so that
+    ``floor(T cos(pi/2 * round/steps))`` stay masked, and re-feeds. NAR is a single round.
+    """
+    steps = 1 if model.cfg.local_decoder == "nar" else steps
+    t, batch = model.tokens_per_patch, guide.batch
+    device = pool.kv.device
+    tokens = torch.zeros(batch, t, dtype=torch.long, device=device)
+    masked = torch.ones(batch, t, dtype=torch.bool, device=device)
+    for round_ in range(steps):
+        logits = model.forward_patch(
+            guide.expand(tokens),
+            pool,
+            step,
+            text=text,
+            input_mask=guide.expand(masked),
+            write=False,
+        )
+        logits = guide.combine(logits)
+        candidates = pick(logits.flatten(0, 1), **sampler).view(batch, t)
+        logp = logits.log_softmax(-1).gather(-1, candidates[..., None])[..., 0]
+        noise_scale = sampler["temperature"] * (1 - (round_ + 1) / steps)
+        if noise_scale > 0:
+            gumbel = -torch.log(
+                -torch.log(torch.rand(logp.shape, generator=sampler["generator"], device=device))
+            )
+            logp = logp + noise_scale * gumbel
+        confidence = logp.masked_fill(~masked, float("inf"))
+        keep_masked = math.floor(t * math.cos(math.pi / 2 * (round_ + 1) / steps))
+        tokens = torch.where(masked, candidates, tokens)
+        rank = confidence.argsort(1).argsort(1)  # 0 = least confident
+        masked = rank < keep_masked
+    model.forward_patch(guide.expand(tokens), pool, step, text=text)
+    return tokens

@@ -1,0 +1,178 @@
+"""Model API: presets and parameter counts, losses of the three local decoders, samplers, text
+tower, checkpoints, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from test_model_exactness import one_thread  # noqa: F401 (autouse fixture)
+
+from nuwa.adc import Extent, make_plan
+from nuwa.io import sha256_file
+from nuwa.layout import Layout, PatchGrid
+from nuwa.model import Nuwa, count_parameters, preset
+from nuwa.model.checkpoint import CheckpointMismatchError, load_model, save_model
+from nuwa.sampling import filter_logits, sample
+from nuwa.text import TEXT_PRESETS, TextConfig, TextEncoder, TextTruncationWarning, tokenize
+
+pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
+
+
+def test_paper_preset_parameter_counts_match_the_paper_without_allocating():
+    large, base = count_parameters(preset("paper-large")), count_parameters(preset("paper-base"))
+    assert abs(large["decoder"] / 809e6 - 1) < 0.005  # paper Table 6b: 809M
+    assert abs(base["decoder"] / 202e6 - 1) < 0.005  # 202M
+    assert 60e6 < large["text_tower"] < 66e6  # CLIP ViT-B/32 text tower, excluded as in the paper
+    small = count_parameters(preset("small"))
+    assert small["total"] * 2 < 15e6  # bundle-able in fp16
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ValueError, match="pos_emb must be one of"):
+        preset("tiny", pos_emb="rope")
+    with pytest.raises(ValueError, match="unknown model preset"):
+        preset("huge")
+    model = Nuwa(preset("tiny", extent=(1, 1, 0)))
+    with pytest.raises(ValueError, match="exceeds the model's ADC.Emb extent"):
+        model.new_pool(make_plan(PatchGrid(3, 3), Extent(2, 2, 0)), 1)
+
+
+@pytest.mark.parametrize("decoder", ["ar", "nar", "pnar"])
+def test_patch_loss_trains_every_decoder_and_caches_without_gradient(decoder):
+    model = Nuwa(preset("tiny", local_decoder=decoder))
+    plan = make_plan(PatchGrid(2, 2), model.extent, "zeta")
+    pool = model.new_pool(plan, 2)
+    tokens = torch.randint(0, model.codebook_size, (2, plan.num_steps, model.tokens_per_patch))
+    for step in range(plan.num_steps):
+        loss = model.patch_loss(tokens[:, step], pool, step, label_smoothing=0.1)
+        assert torch.isfinite(loss) and loss.requires_grad
+        model.zero_grad()
+        loss.backward()  # one optimizer step per patch would go here (render and optimize)
+        assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    assert not pool.kv.requires_grad and pool.occupancy == 0
+    # the caches patch_loss wrote are the unmasked teacher-forced ones, exactly what sampling uses
+    with torch.no_grad():
+        reference = model.forward_plan(tokens, plan)
+        pool = model.new_pool(plan, 2)
+        for step in range(plan.num_steps - 1):
+            model.patch_loss(tokens[:, step], pool, step)
+        last = model.forward_patch(tokens[:, -1], pool, plan.num_steps - 1)
+    torch.testing.assert_close(last, reference[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_random_input_mask_follows_the_decoder():
+    shape = torch.Size((64, 16))
+    assert Nuwa(preset("tiny", local_decoder="nar")).random_input_mask(shape).all()
+    counts = Nuwa(preset("tiny", local_decoder="pnar")).random_input_mask(shape).sum(1)
+    assert counts.min() >= 1 and counts.max() <= 16 and counts.float().std() > 0
+
+
+def test_no_cache_ablation_sees_no_context():
+    model = Nuwa(preset("tiny", use_context=False)).eval()
+    plan = make_plan(PatchGrid(2, 3), model.extent, "omega")
+    assert model.new_pool(plan, 1).capacity == 1
+    patches = torch.randint(0, model.codebook_size, (1, plan.num_steps, model.tokens_per_patch))
+    with torch.no_grad():
+        alone = torch.cat(
+            [
+                model.forward_plan(patches[:, s : s + 1], make_plan(PatchGrid(1, 1), model.extent))
+                for s in range(6)
+            ],
+            1,
+        )
+        torch.testing.assert_close(model.forward_plan(patches, plan), alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["ar", "nar", "pnar"])
+def test_sampling_outpaints_around_given_tokens(decoder):
+    model = Nuwa(preset("tiny", local_decoder=decoder)).eval()
+    grid = PatchGrid(2, 3)
+    plan = make_plan(grid, model.extent, "omega", given=grid.region(cols=slice(0, 1)))
+    layout = Layout(model.cfg.patch_size)
+    given = torch.randint(0, model.codebook_size, (2, *layout.token_shape(grid)))
+    seen = {}
+    kwargs = dict(given_tokens=given, top_k=8, top_p=0.9, pnar_steps=4, progress=False)
+    out = sample(model, plan, seed=3, on_patch=lambda p, toks: seen.__setitem__(p, toks), **kwargs)
+    assert out.shape == given.shape and out.min() >= 0 and out.max() < model.codebook_size
+    assert torch.equal(out[..., :4], given[..., :4])  # the given column is kept
+    assert sorted(seen) == sorted(plan.order[2:])
+    for patch, toks in seen.items():
+        assert torch.equal(layout.patch_tokens(out, grid, patch), toks)
+    again, other = sample(model, plan, seed=3, **kwargs), sample(model, plan, seed=4, **kwargs)
+    assert torch.equal(out, again) and not torch.equal(out, other)
+    with pytest.raises(ValueError, match="given_tokens"):
+        sample(model, plan, progress=False)
+
+
+def test_sampling_a_text_model_needs_text_and_batches_prompts():
+    model = Nuwa(preset("tiny", text="clip-tiny")).eval()
+    with pytest.raises(ValueError, match="pass text"):
+        sample(model, PatchGrid(1, 1), progress=False)
+    out = sample(model, PatchGrid(1, 2), text=["a", "b", "c"], cfg_scale=2.0, progress=False)
+    assert out.shape == (3, 1, 4, 8)
+    with pytest.raises(ValueError, match="not text-conditioned"):
+        sample(Nuwa(preset("tiny")).eval(), PatchGrid(1, 1), text="x", progress=False)
+
+
+def test_filter_logits_top_k_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.5)).tolist() == [[False, True, True, True]]
+
+
+def test_text_over_77_tokens_is_truncated_with_a_warning():
+    with pytest.warns(TextTruncationWarning, match="only the first 77"):
+        ids = tokenize("mountains " * 100)
+    assert ids.shape == (1, 77) and ids[0, -1] == 49407  # ends with the end-of-text token
+    ids = tokenize(["a small lake"])
+    assert (ids != 0).sum() == 5
+
+
+def test_pretrained_text_weights_are_checked_and_frozen(tmp_path):
+    cfg = TEXT_PRESETS["clip-tiny"]()
+    source = TextEncoder(cfg)
+    state = {k: v.clone() for k, v in source.tower.state_dict().items() if k != "attn_mask"}
+    state["visual.conv1.weight"] = torch.zeros(1)  # a full CLIP file also holds the image tower
+    path = tmp_path / "clip.safetensors"
+    save_file(state, str(path))
+    digest = sha256_file(path)
+    frozen = TextEncoder(
+        TextConfig(width=32, layers=1, heads=2, weights=str(path), weights_sha256=digest)
+    )
+    assert frozen.pretrained and not any(p.requires_grad for p in frozen.parameters())
+    assert not frozen.train().training
+    ids = tokenize(["a river"])
+    torch.testing.assert_close(frozen(ids)[0], source.eval()(ids)[0])
+    with pytest.raises(ValueError, match="expected 0000"):
+        TextEncoder(
+            TextConfig(width=32, layers=1, heads=2, weights=str(path), weights_sha256="0000")
+        )
+    with pytest.raises(FileNotFoundError, match="put a CLIP ViT-B-32"):
+        TextEncoder(
+            TextConfig(
+                width=32, layers=1, heads=2, weights=str(tmp_path / "no"), weights_sha256=digest
+            )
+        )
+    with pytest.raises(ValueError, match="not a CLIP text tower of width 64"):
+        TextEncoder(
+            TextConfig(width=64, layers=1, heads=2, weights=str(path), weights_sha256=digest)
+        )
+
+
+def test_checkpoint_roundtrip_and_mismatch_errors(tmp_path):
+    model = Nuwa(preset("tiny", text="clip-tiny"))
+    path = tmp_path / "model.safetensors"
+    save_model(model, path, {"step": 7})
+    loaded = load_model(path)
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(
+        CheckpointMismatchError, match="n_layer=2 in the checkpoint, 3 in the config"
+    ):
+        load_model(path, preset("tiny", text="clip-tiny", n_layer=3))
+    load_model(path, preset("tiny", text="clip-tiny", dropout=0.1))  # runtime fields may differ
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(Exception, match="expected 'nuwa-model'"):
+        load_model(tmp_path / "other.safetensors")
