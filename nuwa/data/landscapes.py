@@ -275,7 +275,7 @@ def _clouds(
     depth = 1.0 / np.maximum(1.0 - y / (1.1 * ground_row), 0.08)
     noise = fbm2d(rs, depth * 2.5, _cells(width, height, 0.9), width, octaves=6, gain=0.55)
     fade = 1 - _smoothstep(0.55 * ground_row, 0.98 * ground_row, y.astype(np.float32))
-    threshold = np.quantile(noise[: max(1, ground_row // 2) : 2, ::2], 1 - p.cloud_fraction)
+    threshold = float(np.quantile(noise[: max(1, ground_row // 2) : 2, ::2], 1 - p.cloud_fraction))
     density = _smoothstep(threshold - 0.05, threshold + 0.7, noise) * fade[:, None]
     core = _smoothstep(threshold, threshold + 2.0, noise)[..., None]
     rgb = lit * (1 - core) + shadow * core
