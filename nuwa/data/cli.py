@@ -277,7 +277,10 @@ SUBCOMMANDS: dict[
 
 def build_parser() -> argparse.ArgumentParser:
     """The `nuwa-data` parser with one subparser per SUBCOMMANDS entry."""
-    parser = argparse.ArgumentParser(prog="nuwa-data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nuwa-data",
+        description="Make the procedural data set, print the LHQC-repro split, verify real data.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (add_arguments, run) in SUBCOMMANDS.items():
         summary = (add_arguments.__doc__ or "").strip().splitlines()[0:1]
