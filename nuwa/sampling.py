@@ -86,6 +86,10 @@ def _text_states(
     if text is None:
         raise ValueError("this model is text-conditioned; pass text (an empty string for none)")
     ids = text if isinstance(text, torch.Tensor) else tokenize(text)
+    if ids.shape[0] not in (1, guide.batch):
+        raise ValueError(
+            f"{ids.shape[0]} texts for a batch of {guide.batch}: pass 1 or {guide.batch}"
+        )
     ids = ids.to(model.tok_emb.weight.device).expand(guide.batch, -1)
     if guide.active:
         ids = torch.cat([ids, tokenize([""]).to(ids.device).expand(guide.batch, -1)])

@@ -61,6 +61,21 @@ def test_patch_loss_trains_every_decoder_and_caches_without_gradient(decoder):
     torch.testing.assert_close(last, reference[:, -1], atol=1e-5, rtol=1e-5)
 
 
+def test_forward_is_the_patch_loss_with_text_encoded_inside():
+    """``model(...)`` is what DDP / FSDP wrap: the patch loss, text tower included in the call."""
+    model = Nuwa(preset("tiny", text="clip-tiny"))
+    plan = make_plan(PatchGrid(1, 2), model.extent, "omega")
+    tokens = torch.randint(0, model.codebook_size, (2, 2, model.tokens_per_patch))
+    ids = tokenize(["a beach", "a forest"])
+    pool_a, pool_b = model.new_pool(plan, 2), model.new_pool(plan, 2)
+    for step in range(2):
+        via_forward = model(tokens[:, step], pool_a, step, text_ids=ids)
+        direct = model.patch_loss(tokens[:, step], pool_b, step, text=model.encode_text(ids))
+        torch.testing.assert_close(via_forward, direct)
+    via_forward.backward()
+    assert model.text.tower.token_embedding.weight.grad is not None  # trainable from scratch
+
+
 def test_random_input_mask_follows_the_decoder():
     shape = torch.Size((64, 16))
     assert Nuwa(preset("tiny", local_decoder="nar")).random_input_mask(shape).all()

@@ -139,6 +139,20 @@ def test_exactness_covers_text_no_position_and_masked_decoders():
         torch.testing.assert_close(pool_logits(model, plan, patches), reference, **TOL)
 
 
+def test_the_last_token_of_a_patch_reaches_later_patches():
+    """Input shifting never feeds a patch's last token as input of its own patch; both pool paths
+    must still cache its K/V (the extra position / extra feed), or later patches would miss it."""
+    model = sharp_model((1, 1, 0), "pre")
+    plan = case_plan(GRIDS["2x3"], (1, 1, 0), "zeta")
+    patches = plan_patches(model, plan)
+    changed = patches.clone()
+    changed[:, 0, -1] = (changed[:, 0, -1] + 1) % model.codebook_size
+    for path in (pool_logits, token_logits):
+        before, after = path(model, plan, patches), path(model, plan, changed)
+        torch.testing.assert_close(before[:, 0], after[:, 0], **TOL)  # patch 0 never sees it
+        assert (before[:, 1] - after[:, 1]).abs().amax() > 1e-2  # its neighbour does
+
+
 def test_the_oracle_is_sensitive_to_context():
     model = sharp_model((1, 1, 0), "pre")
     plan = case_plan(GRIDS["2x3"], (1, 1, 0), "zeta")

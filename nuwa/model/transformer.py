@@ -138,8 +138,13 @@ class Nuwa(nn.Module):
             )
         return plan if self.cfg.use_context else plan.without_context()
 
-    def new_pool(self, plan: Plan, batch_size: int) -> ContextPool:
-        """A preallocated :class:`ContextPool` for ``plan`` and ``batch_size`` (model's device)."""
+    def new_pool(
+        self, plan: Plan, batch_size: int, dtype: torch.dtype | None = None
+    ) -> ContextPool:
+        """A preallocated :class:`ContextPool` for ``plan`` and ``batch_size`` (model's device).
+
+        ``dtype`` defaults to the weights' (pass e.g. ``torch.bfloat16`` under autocast).
+        """
         p = self.tok_emb.weight
         return ContextPool(
             self.effective_plan(plan),
@@ -149,7 +154,7 @@ class Nuwa(nn.Module):
             head_dim=self.cfg.d_model // self.cfg.n_head,
             tokens_per_patch=self.tokens_per_patch,
             device=p.device,
-            dtype=p.dtype,
+            dtype=dtype or p.dtype,
         )
 
     def context_offsets(self, plan: Plan, step: int) -> torch.Tensor:
@@ -257,6 +262,23 @@ class Nuwa(nn.Module):
         return self.logits(x.reshape(b, n, seq, -1)[:, :, :t])
 
     # ----------------------------------------------------------------- training loss
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        pool: ContextPool,
+        step: int,
+        *,
+        text_ids: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The render-and-optimize loss of one patch: :meth:`patch_loss` with the text encoded
+        inside the call, so DDP / FSDP wrappers see every parameter used. ``text_ids [B, 77]``."""
+        text = None if text_ids is None else self.encode_text(text_ids)
+        return self.patch_loss(
+            tokens, pool, step, text=text, label_smoothing=label_smoothing, generator=generator
+        )
 
     def patch_loss(
         self,

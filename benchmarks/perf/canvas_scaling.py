@@ -1,0 +1,146 @@
+"""Sampling cost versus canvas width: the Nearby Context Pool against full context, same run.
+
+    python -m benchmarks.perf.canvas_scaling [--preset small] [--rows 3] [--widths 4 8 16 32 64]
+        [--batch-sizes 1 8] [--device cpu|cuda] [--threads N] [--out FILE.json]
+
+For each width it samples a ``rows x width`` patch canvas in omega order (column by column) twice
+with the same architecture: with the NCP at the preset's extent, and with a full-context baseline
+whose extent covers the whole canvas (every earlier patch is context, as in plain AR decoding of
+the whole image with a KV cache). It reports ms per patch (over the whole canvas and over its last
+column), the K/V cache size (pool + attention windows, exact from the tensors) and, on CUDA, the
+peak allocated memory; ``ratio`` = baseline / NCP ms per patch of the last column. Then sampled
+tokens/s with the NCP at each batch size. Weights are random: cost does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from dataclasses import replace
+
+import torch
+
+from nuwa.adc import make_plan
+from nuwa.io import atomic_write_json
+from nuwa.layout import PatchGrid
+from nuwa.model import Nuwa, preset
+from nuwa.sampling import sample
+
+PROMPT = "a mountain lake under a cloudy sky"
+
+
+def run_canvas(model: Nuwa, rows: int, cols: int, batch: int = 1) -> dict:
+    """Sample one ``rows x cols`` canvas; per-patch wall times, cache bytes and peak memory."""
+    device = model.tok_emb.weight.device
+    plan = make_plan(PatchGrid(rows, cols), model.extent, "omega")
+    text = [PROMPT] * batch if model.text is not None else None
+    stamps: list[float] = []
+    stats: dict = {}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+    def on_patch(patch: int, tokens: torch.Tensor) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    start = time.perf_counter()
+    sample(
+        model,
+        plan,
+        text=text,
+        batch_size=batch,
+        top_k=100,
+        seed=0,
+        progress=False,
+        on_patch=on_patch,
+        stats=stats,
+    )
+    per_patch = [b - a for a, b in zip([start, *stamps], stamps, strict=False)]
+    last_column = per_patch[-rows:]
+    return {
+        "patches": len(per_patch),
+        "ms_per_patch": 1000 * (stamps[-1] - start) / len(per_patch),
+        "ms_per_patch_last_column": 1000 * sum(last_column) / len(last_column),
+        "tokens_per_s": batch * len(per_patch) * model.tokens_per_patch / (stamps[-1] - start),
+        "pool_capacity": stats["capacity"],
+        "cache_mb": stats["cache_bytes"] / 2**20,
+        "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--rows", type=int, default=3)
+    parser.add_argument("--widths", type=int, nargs="+", default=[4, 8, 16, 32, 64])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--throughput-cols", type=int, default=4)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    cfg = preset(args.preset)
+    model = Nuwa(cfg).to(args.device).eval()
+    run_canvas(model, args.rows, 3)  # warm-up
+    print(
+        f"preset {args.preset}: {cfg.n_layer}L d{cfg.d_model}, {cfg.tokens_per_patch} tokens/patch,"
+        f" extent {cfg.extent}, rows {args.rows}, device {args.device},"
+        f" threads {torch.get_num_threads()}"
+    )
+    header = (
+        "cols",
+        "NCP ms/patch",
+        "last col",
+        "cache MB",
+        "full ms/patch",
+        "last col",
+        "cache MB",
+        "ratio",
+    )
+    print(("{:>6} " + "{:>13} " * 7).format(*header))
+    scaling = []
+    for cols in args.widths:
+        ncp = run_canvas(model, args.rows, cols)
+        full_cfg = replace(cfg, extent=(args.rows - 1, cols - 1, 0))
+        full = run_canvas(Nuwa(full_cfg).to(args.device).eval(), args.rows, cols)
+        ratio = full["ms_per_patch_last_column"] / ncp["ms_per_patch_last_column"]
+        scaling.append({"cols": cols, "ncp": ncp, "full_context": full, "ratio": ratio})
+        print(
+            f"{cols:>6} {ncp['ms_per_patch']:>13.1f} {ncp['ms_per_patch_last_column']:>13.1f} "
+            f"{ncp['cache_mb']:>13.2f} {full['ms_per_patch']:>13.1f} "
+            f"{full['ms_per_patch_last_column']:>13.1f} {full['cache_mb']:>13.2f} {ratio:>13.2f}"
+        )
+    throughput = []
+    for batch in args.batch_sizes:
+        run = run_canvas(model, args.rows, args.throughput_cols, batch)
+        throughput.append({"batch": batch, **run})
+        print(
+            f"batch {batch}: {run['tokens_per_s']:.0f} sampled tokens/s "
+            f"({args.rows}x{args.throughput_cols} patches, NCP)"
+        )
+    if args.out:
+        atomic_write_json(
+            args.out,
+            {
+                "preset": args.preset,
+                "config": cfg.to_dict(),
+                "rows": args.rows,
+                "device": args.device,
+                "platform": platform.platform(),
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "scaling": scaling,
+                "throughput": throughput,
+            },
+        )
+
+
+if __name__ == "__main__":
+    main()
