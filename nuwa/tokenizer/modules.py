@@ -1,0 +1,172 @@
+"""Taming-style convolutional encoder and decoder (Esser et al. 2021), factor 2**(levels-1).
+
+Differences from taming's ``diffusionmodules/model.py``: attention levels are named by the
+resolution they have inside one tile (the tokenizer always runs on fixed tiles, see tiling.py),
+and the decoder accepts per-stage *guides* (PG-VQGAN, paper §2.1) that are added element-wise to
+the output of its middle block and of every up-sampling level.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm(32) as in taming for widths >= 128; narrower widths keep >= 4 channels a group."""
+    groups = math.gcd(32, max(channels // 4, 1))
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.norm1, self.conv1 = norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.norm2, self.conv2 = norm(out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all positions of the feature map."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.norm = norm(ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
+        out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
+        return x + self.proj(out.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class Downsample(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (0, 1, 0, 1)))  # taming's asymmetric pad keeps sizes exact
+
+
+class Upsample(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def level_blocks(in_ch: int, out_ch: int, n_blocks: int, attn: bool) -> nn.Sequential:
+    """``n_blocks`` residual blocks ``in_ch -> out_ch``, each followed by attention if ``attn``."""
+    layers: list[nn.Module] = []
+    for i in range(n_blocks):
+        layers.append(ResnetBlock(in_ch if i == 0 else out_ch, out_ch))
+        if attn:
+            layers.append(AttnBlock(out_ch))
+    return nn.Sequential(*layers)
+
+
+def mid_block(ch: int) -> nn.Sequential:
+    return nn.Sequential(ResnetBlock(ch, ch), AttnBlock(ch), ResnetBlock(ch, ch))
+
+
+class Encoder(nn.Module):
+    """[B, C, H, W] pixels in [-1, 1] -> [B, z_channels, H/f, W/f] with f = 2**(len(ch_mult)-1)."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        ch: int,
+        ch_mult: list[int],
+        num_res_blocks: int,
+        attn_resolutions: list[int],
+        tile: int,
+        z_channels: int,
+    ):
+        super().__init__()
+        widths = [ch * m for m in ch_mult]
+        self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
+        levels: list[nn.Module] = []
+        prev = ch
+        for i, width in enumerate(widths):
+            attn = tile // 2**i in attn_resolutions
+            levels.append(level_blocks(prev, width, num_res_blocks, attn))
+            if i < len(widths) - 1:
+                levels.append(Downsample(width))
+            prev = width
+        self.down = nn.Sequential(*levels)
+        self.mid = mid_block(prev)
+        self.norm_out = norm(prev)
+        self.conv_out = nn.Conv2d(prev, z_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.down(self.conv_in(x)))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    """[B, z_channels, h, w] -> [B, C, h*f, w*f]; optional guides are added stage by stage.
+
+    ``stage_shapes(h, w)`` lists (channels, height, width) of the guides ``forward`` accepts:
+    the middle block's output first, then each up-sampling level from coarse to fine.
+    """
+
+    def __init__(
+        self,
+        *,
+        out_channels: int,
+        ch: int,
+        ch_mult: list[int],
+        num_res_blocks: int,
+        attn_resolutions: list[int],
+        tile: int,
+        z_channels: int,
+    ):
+        super().__init__()
+        widths = [ch * m for m in ch_mult]
+        self.widths = widths
+        self.conv_in = nn.Conv2d(z_channels, widths[-1], 3, padding=1)
+        self.mid = mid_block(widths[-1])
+        self.levels = nn.ModuleList()
+        self.upsamples = nn.ModuleList()
+        prev = widths[-1]
+        for i in reversed(range(len(widths))):
+            attn = tile // 2**i in attn_resolutions
+            self.levels.append(level_blocks(prev, widths[i], num_res_blocks + 1, attn))
+            self.upsamples.append(Upsample(widths[i]) if i > 0 else nn.Identity())
+            prev = widths[i]
+        self.norm_out = norm(prev)
+        self.conv_out = nn.Conv2d(prev, out_channels, 3, padding=1)
+
+    def stage_shapes(self, h: int, w: int) -> list[tuple[int, int, int]]:
+        """Guide shapes for a latent of h x w: mid block, then levels coarse to fine."""
+        n = len(self.widths)
+        shapes = [(self.widths[-1], h, w)]
+        for i in reversed(range(n)):
+            s = 2 ** (n - 1 - i)
+            shapes.append((self.widths[i], h * s, w * s))
+        return shapes
+
+    def forward(self, z: torch.Tensor, guides: list[torch.Tensor] | None = None) -> torch.Tensor:
+        h = self.mid(self.conv_in(z))
+        if guides is not None:
+            h = h + guides[0]
+        for i, (level, upsample) in enumerate(zip(self.levels, self.upsamples, strict=True)):
+            h = level(h)
+            if guides is not None:
+                h = h + guides[i + 1]
+            h = upsample(h)
+        return self.conv_out(F.silu(self.norm_out(h)))

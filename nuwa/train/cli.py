@@ -1,0 +1,44 @@
+"""``nuwa-train``: the hydra entry point; ``stage=`` picks the training function.
+
+    nuwa-train stage=tokenizer tokenizer=small data=landscapes
+    python -m nuwa.train ...            torchrun --nproc_per_node=2 -m nuwa.train ...
+
+A new stage is one line in STAGES (plus its config groups in nuwa/conf/train.yaml).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from nuwa.checkpoint import CheckpointError
+from nuwa.train.config import register_configs
+from nuwa.train.distributed import teardown_distributed
+
+STAGES = {  # stage name -> "module:function" taking the composed config
+    "tokenizer": "nuwa.train.tokenizer:train",
+    "pg_tokenizer": "nuwa.train.pg_tokenizer:train",
+    "transformer": "nuwa.train.transformer:train",
+}
+
+register_configs()
+
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # shipped in the package
+
+
+@hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    if cfg.stage not in STAGES:
+        sys.exit(f"nuwa-train: error: unknown stage {cfg.stage!r}; choose from {sorted(STAGES)}")
+    module, function = STAGES[cfg.stage].split(":")
+    try:
+        getattr(importlib.import_module(module), function)(cfg)
+    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        sys.exit(f"nuwa-train: error: {err}")
+    finally:
+        teardown_distributed()

@@ -1,0 +1,149 @@
+"""nuwa-train stage=tokenizer and pg_tokenizer: configs, outputs, exact resume, kills, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from nuwa.checkpoint import load_checkpoint
+from nuwa.tokenizer import PGVQGAN, TokenizerPreset, load_tokenizer, preset_names
+from nuwa.train import cli, pg_tokenizer, tokenizer
+from nuwa.train.cli import CONFIG_DIR
+from nuwa.train.config import DataConfig
+
+TINY = ["tokenizer=tiny", "data.train_items=4", "data.val_items=2", "data.size=64"]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def train_tiny(run_dir, *overrides: str) -> None:
+    tokenizer.train(config(*TINY, f"run_dir={run_dir}", *overrides))
+
+
+@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("data", ["landscapes", "pan_videos"])
+def test_every_preset_and_data_group_composes_to_typed_configs(preset, data):
+    cfg = config(f"tokenizer={preset}", f"data={data}")
+    assert isinstance(OmegaConf.to_object(cfg.tokenizer), TokenizerPreset)
+    assert isinstance(OmegaConf.to_object(cfg.data), DataConfig)
+    assert cfg.tokenizer.name == preset and cfg.run_dir == f"runs/tokenizer/{preset}"
+
+
+def test_typos_and_wrong_types_fail_at_compose_time():
+    with pytest.raises(ConfigCompositionException):
+        config("tokenizer.model.chh=3")
+    with pytest.raises(ConfigCompositionException):
+        config("tokenizer.optim.steps=many")
+
+
+def test_a_run_writes_checkpoints_grids_log_and_held_out_eval(tmp_path):
+    train_tiny(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "last.safetensors", "tokenizer.safetensors", "log.jsonl", "eval.json", "grids"
+    }  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == [
+        "step_0000002.png", "step_0000004.png"
+    ]  # fmt: skip
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["images"] == 2 and report["psnr"] > 0 and report["baseline_psnr"] > 0
+    _, meta = load_checkpoint(tmp_path / "tokenizer.safetensors", expected_kind="vqgan")
+    assert meta["preset"] == "tiny" and meta["step"] == 4 and meta["git_commit"]
+    assert meta["config"]["tokenizer"]["name"] == "tiny"
+    assert meta["perceptual"].startswith(("off", "lpips"))
+    steps = [json.loads(line).get("step") for line in (tmp_path / "log.jsonl").open()]
+    assert steps == [None, 1, 2, 3, 4]  # a start record, then every step (log_every=1)
+
+
+def test_resumed_run_is_identical_to_an_uninterrupted_one(tmp_path):
+    train_tiny(tmp_path / "straight", "tokenizer.optim.steps=4")
+    train_tiny(tmp_path / "resumed", "tokenizer.optim.steps=2")
+    train_tiny(tmp_path / "resumed", "tokenizer.optim.steps=4")  # continues from step 2
+    a, _ = load_checkpoint(tmp_path / "straight" / "tokenizer.safetensors")
+    b, meta = load_checkpoint(tmp_path / "resumed" / "tokenizer.safetensors")
+    assert meta["step"] == 4
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resuming_with_another_architecture_is_refused(tmp_path):
+    train_tiny(tmp_path, "tokenizer.optim.steps=2")
+    with pytest.raises(Exception, match="another tokenizer config"):
+        train_tiny(tmp_path, "tokenizer.optim.steps=4", "tokenizer.model.z_channels=8")
+
+
+def nuwa_train(*args: str, **kwargs) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "nuwa.train", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, **kwargs)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    common = [*TINY, f"run_dir={run_dir}", "tokenizer.optim.ckpt_every=3"]
+    proc = nuwa_train(*common, "tokenizer.optim.steps=100000")
+    last = run_dir / "last.safetensors"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, meta = load_checkpoint(last)
+    killed_at = meta["step"]
+    assert killed_at >= 3 and not (run_dir / "tokenizer.safetensors").exists()
+    proc = nuwa_train(*common, f"tokenizer.optim.steps={killed_at + 2}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    _, meta = load_checkpoint(run_dir / "tokenizer.safetensors")
+    assert meta["step"] == killed_at + 2
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").open()]
+    assert sum(r.get("event") == "start" for r in records) == 1  # never restarted from 0
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["stage=nope"], "unknown stage 'nope'"),
+        ([*TINY, "stage=pg_tokenizer"], "needs tokenizer_checkpoint"),
+        ([*TINY, "stage=pg_tokenizer", "tokenizer_checkpoint=missing.st"], "not found"),
+    ],
+)
+def test_cli_errors_exit_with_one_line(tmp_path, monkeypatch, overrides, message):
+    monkeypatch.setattr(sys, "argv", ["nuwa-train", *overrides, f"run_dir={tmp_path}"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert str(exit_info.value).startswith("nuwa-train: error: ")
+    assert message in str(exit_info.value) and "\n" not in str(exit_info.value)
+
+
+def test_pg_stage_trains_the_guide_and_reports_flicker(tmp_path):
+    train_tiny(tmp_path / "vqgan", "tokenizer.optim.steps=2")
+    base = tmp_path / "vqgan" / "tokenizer.safetensors"
+    video = ["data=pan_videos", "data.size=64", "data.frames=3", "data.train_items=2"]
+    cfg = config(*TINY, *video, "data.val_items=1", "stage=pg_tokenizer",
+                 f"tokenizer_checkpoint={base}", f"run_dir={tmp_path / 'pg'}",
+                 "tokenizer.optim.steps=2")  # fmt: skip
+    pg_tokenizer.train(cfg)
+    model = load_tokenizer(tmp_path / "pg" / "tokenizer.safetensors", kind="pg_vqgan")
+    assert isinstance(model, PGVQGAN)
+    assert any(p.abs().sum() > 0 for p in model.guide.mid_out.parameters())  # it trained
+    base_model = load_tokenizer(base)
+    for key, value in base_model.state_dict().items():  # the VQGAN stayed frozen
+        assert torch.equal(model.vqgan.state_dict()[key], value), key
+    report = json.loads((tmp_path / "pg" / "eval.json").read_text())
+    assert report["videos"] == 1 and report["frames"] == 3
+    assert {"plain_flicker", "pg_t2v_flicker", "pg_animation_flicker_frames1"} <= set(report)

@@ -1,0 +1,114 @@
+"""VQGAN canvas API: shapes at many sizes, tile independence, tiled vs whole decode, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nuwa.tokenizer import build_vqgan, load_preset
+from nuwa.tokenizer.tiling import to_uint8
+
+
+@pytest.fixture(scope="module")
+def vqgan():
+    torch.manual_seed(0)
+    return build_vqgan("tiny").eval()  # tile 64 px = 4x4 tokens, decode margin 1 token
+
+
+def image(h: int, w: int, seed: int = 0, batch: int | None = None) -> np.ndarray:
+    shape = (h, w, 3) if batch is None else (batch, h, w, 3)
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("h,w", [(16, 16), (32, 48), (64, 64), (64, 192), (80, 112)])
+def test_encode_decode_shapes(vqgan, h, w):
+    tokens = vqgan.encode(image(h, w))
+    assert tokens.shape == (h // 16, w // 16) and tokens.dtype == torch.int64
+    assert tokens.min() >= 0 and tokens.max() < vqgan.config.codebook_size
+    pixels = vqgan.decode(tokens)
+    assert pixels.shape == (h, w, 3) and pixels.dtype == torch.uint8
+    batch = vqgan.encode(image(h, w, batch=2))
+    assert batch.shape == (2, h // 16, w // 16)
+    assert vqgan.decode(batch).shape == (2, h, w, 3)
+
+
+def test_wide_canvas_256x4096_gives_16x256_tokens(vqgan):
+    tokens = vqgan.encode(image(256, 4096))
+    assert tokens.shape == (16, 256)
+    assert vqgan.decode(tokens[:, :32]).shape == (256, 512, 3)
+
+
+def test_a_token_never_depends_on_canvas_size(vqgan):
+    canvas = image(128, 320, seed=1)
+    tokens = vqgan.encode(canvas)
+    assert torch.equal(tokens[:4, :4], vqgan.encode(canvas[:64, :64]))  # first tile alone
+    assert torch.equal(tokens[4:, 8:12], vqgan.encode(canvas[64:, 128:192]))  # an inner tile
+    assert torch.equal(tokens[:, :12], vqgan.encode(canvas[:, :192]))  # a narrower canvas
+
+
+def test_tiled_decode_equals_whole_decode_within_one_window(vqgan):
+    tokens = vqgan.encode(image(64, 64, seed=2))  # one patch: its window is the whole canvas
+    whole = to_uint8(vqgan.decode_codes(tokens[None]))[0]
+    assert torch.equal(vqgan.decode(tokens), whole)
+
+
+def test_tiled_decode_equals_patch_by_patch_decode(vqgan):
+    tokens = vqgan.encode(image(96, 160, seed=3))  # 6x10 tokens: 2x3 patches, ragged edges
+    canvas = vqgan.decode(tokens)
+    for r, (y0, y1) in enumerate([(0, 64), (64, 96)]):
+        for c, (x0, x1) in enumerate([(0, 64), (64, 128), (128, 160)]):
+            assert torch.equal(vqgan.decode_patch(tokens, r, c), canvas[y0:y1, x0:x1])
+
+
+def test_patch_decode_reads_only_the_patch_and_its_margin(vqgan):
+    tokens = vqgan.encode(image(64, 192, seed=4))  # patches 0 | 1 | 2, 4 tokens wide each
+    margin = vqgan.config.decode_margin
+    changed = tokens.clone()
+    changed[:, 8 + margin :] = (changed[:, 8 + margin :] + 1) % vqgan.config.codebook_size
+    assert torch.equal(vqgan.decode_patch(tokens, 0, 0), vqgan.decode_patch(changed, 0, 0))
+    changed[:, 8 + margin - 1] = (changed[:, 8 + margin - 1] + 1) % vqgan.config.codebook_size
+    assert not torch.equal(vqgan.decode_patch(tokens, 0, 1), vqgan.decode_patch(changed, 0, 1))
+
+
+def test_zero_margin_decodes_each_patch_from_its_own_tokens(vqgan):
+    tokens = vqgan.encode(image(64, 128, seed=5))
+    vqgan.config.decode_margin = 0
+    try:
+        canvas = vqgan.decode(tokens)
+        right = to_uint8(vqgan.decode_codes(tokens[None, :, 4:]))[0]
+    finally:
+        vqgan.config.decode_margin = load_preset("tiny").model.decode_margin
+    assert torch.equal(canvas[:, 64:], right)
+
+
+def test_bad_sizes_are_refused_or_padded_never_cropped(vqgan):
+    with pytest.raises(ValueError, match="multiples of 16.*pad=True"):
+        vqgan.encode(image(50, 64))
+    assert vqgan.encode(image(50, 70), pad=True).shape == (4, 5)
+    with pytest.raises(ValueError, match="uint8"):
+        vqgan.encode(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\[H, W, C\]"):
+        vqgan.encode(np.zeros((64, 64, 5), np.uint8))
+    with pytest.raises(IndexError, match="outside"):
+        vqgan.decode_patch(torch.zeros(4, 4, dtype=torch.long), 1, 0)
+
+
+def test_encoding_does_not_update_the_codebook(vqgan):
+    vqgan.train()
+    before = {k: v.clone() for k, v in vqgan.quantizer.state_dict().items()}
+    vqgan.encode(image(64, 64, seed=6))
+    assert vqgan.training  # mode restored
+    vqgan.eval()
+    for k, v in vqgan.quantizer.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_presets_build_and_paper_preset_matches_table_1():
+    paper = load_preset("paper").model
+    assert (paper.codebook_size, paper.codebook_dim, paper.z_channels) == (16384, 256, 256)
+    assert paper.ch_mult == [1, 1, 2, 2, 4] and paper.attn_resolutions == [16]
+    small = load_preset("small").model
+    assert 512 <= small.codebook_size <= 1024 and small.tile == 256
+    with pytest.raises(ValueError, match="unknown tokenizer preset"):
+        load_preset("huge")
