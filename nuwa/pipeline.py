@@ -1,0 +1,550 @@
+"""The task layer: the paper's five tasks (spec §1), one call each, on a model plus its tokenizer.
+
+    pipe = Pipeline.from_bundled()                      # or Pipeline.from_checkpoint(...)
+    [img] = pipe.text_to_image(["a sunset over three ridges"], width=1024, height=256, seed=0)
+    [big] = pipe.outpaint([img], direction="all", amount_px=256)
+    [video] = pipe.animate([img], frames=8)              # uint8 [8, 256, 1024, 3]
+
+Every task is a plan (``nuwa.adc.make_plan``: the generation order plus the given patches) run by
+``nuwa.sampling.sample``, which pre-caches the given patches first (paper Algorithm 2). Each patch
+is handed to a :class:`~nuwa.canvas.StreamingCanvas` as it finishes and decoded into a uint8
+canvas as soon as the tokens its decode window reads exist, so memory never holds the canvas in
+float32. Images come back as uint8 ``[H, W, 3]``, videos as uint8 ``[F, H, W, 3]``.
+
+Sampler options, keyword-only and the same for every task: ``seed, top_k, top_p, temperature,
+cfg_scale, progress`` (:class:`SamplerOptions`). The same call (same inputs, batch composition
+and seed) gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from nuwa.adc import DIRECTION_ORDERS, Plan, make_plan
+from nuwa.canvas import StreamingCanvas
+from nuwa.checkpoint import CheckpointError
+from nuwa.io import sha256_file
+from nuwa.layout import Layout, PatchGrid
+from nuwa.model.checkpoint import load_model
+from nuwa.model.transformer import Nuwa
+from nuwa.sampling import sample
+from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN, load_tokenizer
+
+BUNDLE_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLE_FILES = {
+    "model": "model.safetensors",
+    "tokenizer": "tokenizer.safetensors",
+    "pg_tokenizer": "pg_tokenizer.safetensors",  # optional: PG-VQGAN for video frames
+}
+DIRECTIONS = ("right", "left", "down", "up", "all")
+"""Outpainting directions; ``"all"`` grows every side and generates in a spiral."""
+
+
+class BundleMissingError(CheckpointError):
+    """The bundled model files are not in ``nuwa/bundled/``."""
+
+
+# ---------------------------------------------------------------- outpainting geometry
+
+
+def given_region(direction: str, in_h: int, in_w: int, amount_px: int) -> tuple[int, int, int, int]:
+    """Pixel box ``(top, left, height, width)`` of the input inside the outpainted canvas."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; choose from {', '.join(DIRECTIONS)}")
+    top = amount_px if direction in ("up", "all") else 0
+    left = amount_px if direction in ("left", "all") else 0
+    return top, left, in_h, in_w
+
+
+def canvas_size(direction: str, in_h: int, in_w: int, amount_px: int) -> tuple[int, int]:
+    """``(height, width)`` of the canvas: the input grown by ``amount_px`` on that side (or all)."""
+    given_region(direction, in_h, in_w, amount_px)  # validates the direction
+    grow_h = {"down": 1, "up": 1, "all": 2}.get(direction, 0)
+    grow_w = {"right": 1, "left": 1, "all": 2}.get(direction, 0)
+    return in_h + grow_h * amount_px, in_w + grow_w * amount_px
+
+
+def generated_region(
+    direction: str, in_h: int, in_w: int, amount_px: int
+) -> tuple[int, int, int, int]:
+    """Pixel box ``(top, left, height, width)`` of the generated part of a one-side outpainting.
+
+    For ``"all"`` the generated part is a ring, not a box: use :func:`generated_mask`.
+    """
+    if direction == "all":
+        raise ValueError("direction 'all' generates a ring, not a rectangle: use generated_mask")
+    height, width = canvas_size(direction, in_h, in_w, amount_px)
+    top, left, _, _ = given_region(direction, in_h, in_w, amount_px)
+    return {
+        "right": (0, in_w, height, amount_px),
+        "left": (0, 0, height, amount_px),
+        "down": (in_h, 0, amount_px, width),
+        "up": (0, 0, amount_px, width),
+    }[direction]
+
+
+def generated_mask(direction: str, in_h: int, in_w: int, amount_px: int) -> np.ndarray:
+    """bool ``[H, W]`` over the outpainted canvas: True where pixels were generated."""
+    mask = np.ones(canvas_size(direction, in_h, in_w, amount_px), dtype=bool)
+    top, left, h, w = given_region(direction, in_h, in_w, amount_px)
+    mask[top : top + h, left : left + w] = False
+    return mask
+
+
+def outpaint_amount(direction: str, in_h: int, in_w: int, height: int, width: int) -> int:
+    """The ``amount_px`` that grows an ``in_h x in_w`` input to a ``height x width`` canvas.
+
+    Raises ValueError when the input is bigger than the canvas or the sizes do not fit the
+    direction (one side must stay; ``"all"`` grows both sides by the same amount).
+    """
+    if in_h > height or in_w > width:
+        raise ValueError(
+            f"the input image ({in_w}x{in_h} px) is bigger than the requested canvas "
+            f"({width}x{height} px)"
+        )
+    grow = {
+        "right": (0, 1),
+        "left": (0, 1),
+        "down": (1, 0),
+        "up": (1, 0),
+        "all": (2, 2),
+    }.get(direction)
+    if grow is None:
+        raise ValueError(f"unknown direction {direction!r}; choose from {', '.join(DIRECTIONS)}")
+    dh, dw = height - in_h, width - in_w
+    amount = dw // grow[1] if grow[1] else dh // grow[0]
+    if (dh, dw) != (grow[0] * amount, grow[1] * amount) or amount <= 0:
+        want = canvas_size(direction, in_h, in_w, max(amount, 1))
+        raise ValueError(
+            f"a {width}x{height} canvas does not fit outpainting {direction!r} from "
+            f"{in_w}x{in_h} px; e.g. {want[1]}x{want[0]} does"
+        )
+    return amount
+
+
+# ---------------------------------------------------------------- sampler options
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """Options every task takes as keyword arguments.
+
+    Attributes:
+        seed: seeds the sampler; same call + same seed = same bytes.
+        top_k, top_p, temperature: token filters (``temperature=0`` is greedy). The paper's
+            draft uses top-k 768 with temperature 1 for its 16384 codes (spec §6).
+        cfg_scale: classifier-free guidance for text models (1 = plain conditional sampling).
+        progress: a tqdm bar per patch.
+        pnar_steps: mask-predict rounds of a P-NAR model.
+    """
+
+    seed: int = 0
+    top_k: int | None = None
+    top_p: float | None = None
+    temperature: float = 1.0
+    cfg_scale: float = 1.0
+    progress: bool = True
+    pnar_steps: int = 12
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1 (or None), got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] (or None), got {self.top_p}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.cfg_scale < 0:
+            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+class Pipeline:
+    """A NUWA-Infinity model, its VQGAN and optionally a PG-VQGAN, ready for the five tasks.
+
+    Attributes set by each call (the batch's): ``last_tokens [B, F, H, W]`` (the token grid),
+    ``last_plan``, ``last_given_region`` and ``last_generated_mask`` (outpainting: the input's
+    pixel box and a bool ``[H, W]`` mask of the generated pixels; None for other tasks) and
+    ``last_stats`` (patches and tokens sampled, seconds, tokens/s).
+    """
+
+    memmap_over_bytes: int = 1 << 30
+    """Canvases (all samples of a call) larger than this live in an unlinked file on disk."""
+    memmap_dir: str | None = None
+
+    def __init__(
+        self,
+        model: Nuwa,
+        tokenizer: VQGAN,
+        pg_tokenizer: PGVQGAN | None = None,
+        *,
+        model_id: str = "nuwa-custom",
+        checkpoint_sha256: dict[str, str] | None = None,
+    ) -> None:
+        _check_compatible(model, tokenizer, pg_tokenizer)
+        self.model, self.tokenizer, self.pg_tokenizer = model.eval(), tokenizer, pg_tokenizer
+        self.model_id = model_id
+        self.checkpoint_sha256 = dict(checkpoint_sha256 or {})
+        self.layout = Layout(model.cfg.patch_size, DOWNSAMPLE)
+        self.last_tokens: torch.Tensor | None = None
+        self.last_plan: Plan | None = None
+        self.last_given_region: tuple[int, int, int, int] | None = None
+        self.last_generated_mask: np.ndarray | None = None
+        self.last_stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        model: str | Path,
+        tokenizer: str | Path,
+        pg_tokenizer: str | Path | None = None,
+        device: str = "cpu",
+    ) -> Pipeline:
+        """Load a model checkpoint (``save_model``) and tokenizer files (``save_tokenizer``).
+
+        Raises :class:`CheckpointError` (one line) for a missing, unreadable or wrong-kind file, or
+        files that do not belong together (e.g. the model's codebook is not the tokenizer's).
+        """
+        paths = {"model": model, "tokenizer": tokenizer, "pg_tokenizer": pg_tokenizer}
+        return cls._load({name: Path(p) for name, p in paths.items() if p is not None}, device)
+
+    @classmethod
+    def from_bundled(cls, device: str = "cpu", directory: str | Path | None = None) -> Pipeline:
+        """The model shipped in ``nuwa/bundled/``, each file checked against ``SHA256SUMS``."""
+        directory = Path(directory) if directory is not None else BUNDLE_DIR
+        sums_path = directory / "SHA256SUMS"
+        needed = [BUNDLE_FILES["model"], BUNDLE_FILES["tokenizer"], "SHA256SUMS"]
+        missing = [name for name in needed if not (directory / name).is_file()]
+        if missing:
+            raise BundleMissingError(
+                f"the bundled model is not in {directory} yet (missing {', '.join(missing)}); "
+                "pass checkpoint= and tokenizer= paths instead"
+            )
+        sums = _read_sha256sums(sums_path)
+        paths, digests = {}, {}
+        for name, filename in BUNDLE_FILES.items():
+            path = directory / filename
+            if name == "pg_tokenizer" and not path.is_file() and filename not in sums:
+                continue  # the PG-VQGAN is optional
+            if filename not in sums:
+                raise CheckpointError(f"{sums_path} lists no SHA-256 for {filename}")
+            if not path.is_file():
+                raise CheckpointError(f"{path} is listed in {sums_path} but missing")
+            paths[name], digests[name] = path, sha256_file(path)
+            if digests[name] != sums[filename]:
+                raise CheckpointError(
+                    f"{path} has SHA-256 {digests[name]}, but {sums_path} says {sums[filename]}: "
+                    "the file is corrupt or was replaced"
+                )
+        return cls._load(paths, device, digests)
+
+    @classmethod
+    def _load(
+        cls, paths: dict[str, Path], device: str, digests: dict[str, str] | None = None
+    ) -> Pipeline:
+        try:
+            model = load_model(paths["model"], device=device)
+        except (FileNotFoundError, ValueError) as err:  # e.g. its frozen text tower's weights
+            raise CheckpointError(f"cannot load model {paths['model']}: {err}") from err
+        tokenizer = load_tokenizer(paths["tokenizer"], kind="vqgan").to(device)
+        pg = None
+        if "pg_tokenizer" in paths:
+            pg = load_tokenizer(paths["pg_tokenizer"], kind="pg_vqgan").to(device)
+        digests = digests or {name: sha256_file(path) for name, path in paths.items()}
+        model_id = f"{_model_name(paths['model'])}@{digests['model'][:8]}"
+        return cls(model, tokenizer, pg, model_id=model_id, checkpoint_sha256=digests)
+
+    # ------------------------------------------------------------ geometry
+
+    @property
+    def patch_px(self) -> int:
+        """Pixels per patch side: the tokenizer's factor 16 x the model's patch size in tokens."""
+        return self.layout.patch_pixels
+
+    @property
+    def text_conditioned(self) -> bool:
+        return self.model.text is not None
+
+    def grid(self, width: int, height: int, frames: int = 1) -> PatchGrid:
+        """Patch grid of a canvas; ValueError if a side is not a multiple of :attr:`patch_px`."""
+        if frames < 1:
+            raise ValueError(f"frames must be >= 1, got {frames}")
+        return self.layout.grid_for_pixels(height, width, frames)
+
+    # ------------------------------------------------------------ tasks
+
+    def unconditional(
+        self, n: int, width: int, height: int, *, order: str | None = None, **opts
+    ) -> list[np.ndarray]:
+        """``n`` images uint8 ``[height, width, 3]`` from nothing (a text model gets "")."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        grid = self.grid(width, height)
+        plan = self._plan(grid, order)
+        texts = [""] * n if self.text_conditioned else None
+        return [v[0] for v in self._generate(plan, n, texts, None, SamplerOptions(**opts))]
+
+    def text_to_image(
+        self, texts: Sequence[str], width: int, height: int, *, order: str | None = None, **opts
+    ) -> list[np.ndarray]:
+        """One image uint8 ``[height, width, 3]`` per text (any size, e.g. 4096x1024)."""
+        texts = self._texts(texts, None, task="text-to-image")
+        plan = self._plan(self.grid(width, height), order)
+        return [v[0] for v in self._generate(plan, len(texts), texts, None, SamplerOptions(**opts))]
+
+    def outpaint(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        direction: str,
+        amount_px: int,
+        texts: Sequence[str] | None = None,
+        **opts,
+    ) -> list[np.ndarray]:
+        """Grow each uint8 ``[h, w, 3]`` image by ``amount_px`` on one side (or ``"all"``).
+
+        The input is encoded, its patches pre-cached (paper Algorithm 2), and the rest generated
+        in the direction's order (right: omega, left: omega*, down: zeta, up: zeta*, all: a
+        spiral). The returned canvas holds the *decoded* given tokens in the input region too;
+        ``last_given_region`` / ``last_generated_mask`` say where. Returns uint8 ``[H, W, 3]``.
+        """
+        batch = _images(images, "outpainting")
+        in_h, in_w = batch.shape[1:3]
+        top, left, _, _ = given_region(direction, in_h, in_w, amount_px)
+        side = self.patch_px
+        if in_h % side or in_w % side:
+            raise ValueError(
+                f"the input image is {in_w}x{in_h} px; outpainting needs both sides to be "
+                f"multiples of the patch size {side} px (crop it to "
+                f"{max(side, in_w // side * side)}x{max(side, in_h // side * side)})"
+            )
+        if amount_px <= 0 or amount_px % side:
+            raise ValueError(
+                f"amount_px={amount_px} is not a positive multiple of the patch size {side} px"
+            )
+        height, width = canvas_size(direction, in_h, in_w, amount_px)
+        grid = self.grid(width, height)
+        tokens = torch.zeros(
+            len(batch), 1, height // DOWNSAMPLE, width // DOWNSAMPLE, dtype=torch.long
+        )
+        ty, tx = top // DOWNSAMPLE, left // DOWNSAMPLE
+        tokens[:, 0, ty : ty + in_h // DOWNSAMPLE, tx : tx + in_w // DOWNSAMPLE] = (
+            self.tokenizer.encode(batch).cpu()
+        )
+        given = grid.region(
+            rows=slice(top // side, (top + in_h) // side),
+            cols=slice(left // side, (left + in_w) // side),
+        )
+        order = "spiral" if direction == "all" else DIRECTION_ORDERS[direction]
+        plan = make_plan(grid, self.model.extent, order, given)
+        texts = self._texts(texts, len(batch), task="outpainting")
+        pixels = self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts))
+        self.last_given_region = (top, left, in_h, in_w)
+        self.last_generated_mask = generated_mask(direction, in_h, in_w, amount_px)
+        return [v[0] for v in pixels]
+
+    def animate(self, first_frames: Sequence[np.ndarray], frames: int, **opts) -> list[np.ndarray]:
+        """Videos uint8 ``[frames, h, w, 3]`` continuing each uint8 ``[h, w, 3]`` first frame.
+
+        Frame 0's tokens are the encoded image (pre-cached); the NCP slides in time past the
+        model's temporal extent. With a PG-VQGAN, frame 0 decodes guided by the given image and
+        each later frame by the one before it; without one, frames decode independently.
+        """
+        if frames < 2:
+            raise ValueError(f"frames must be >= 2 (frame 0 is the given image), got {frames}")
+        batch = _images(first_frames, "animation")
+        h, w = batch.shape[1:3]
+        grid = self.grid(w, h, frames)
+        self._warn_if_no_time(frames)
+        tokens = torch.zeros(len(batch), frames, h // DOWNSAMPLE, w // DOWNSAMPLE, dtype=torch.long)
+        tokens[:, 0] = self.tokenizer.encode(batch).cpu()
+        plan = make_plan(
+            grid, self.model.extent, _auto_order(grid), grid.region(frames=slice(0, 1))
+        )
+        texts = [""] * len(batch) if self.text_conditioned else None
+        guide = torch.from_numpy(batch) if self.pg_tokenizer is not None else None
+        return list(self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts), guide))
+
+    def text_to_video(
+        self,
+        texts: Sequence[str],
+        frames: int,
+        width: int,
+        height: int,
+        *,
+        order: str | None = None,
+        **opts,
+    ) -> list[np.ndarray]:
+        """One video uint8 ``[frames, height, width, 3]`` per text, of any length.
+
+        Frame 0 decodes with the plain VQGAN, later frames with the PG-VQGAN (when given).
+        """
+        texts = self._texts(texts, None, task="text-to-video")
+        grid = self.grid(width, height, frames)
+        self._warn_if_no_time(frames)
+        plan = self._plan(grid, order)
+        return list(self._generate(plan, len(texts), texts, None, SamplerOptions(**opts)))
+
+    # ------------------------------------------------------------ shared machinery
+
+    def _plan(self, grid: PatchGrid, order: str | None) -> Plan:
+        return make_plan(grid, self.model.extent, order or _auto_order(grid))
+
+    def _texts(self, texts: Sequence[str] | None, batch: int | None, *, task: str):
+        """Texts for ``sample``: a list of ``batch`` strings, or None for a model without text."""
+        if isinstance(texts, str):
+            raise ValueError("texts must be a list of strings, one per sample")
+        if not self.text_conditioned:
+            if texts is not None and any(texts):
+                raise ValueError(
+                    f"model {self.model_id} is not text-conditioned: run {task} without text"
+                )
+            return None
+        texts = list(texts) if texts is not None else [""] * (batch or 0)
+        if not texts:
+            raise ValueError(f"{task} needs at least one text")
+        if batch is not None and len(texts) != batch:
+            raise ValueError(f"{len(texts)} texts for {batch} images: pass one text per image")
+        return texts
+
+    def _warn_if_no_time(self, frames: int) -> None:
+        if frames > 1 and self.model.extent.f == 0:
+            warnings.warn(
+                f"model {self.model_id} has temporal extent 0 (an image model): each frame is "
+                "generated without seeing the previous ones",
+                stacklevel=3,
+            )
+
+    def _generate(
+        self,
+        plan: Plan,
+        batch: int,
+        texts: list[str] | None,
+        given_tokens: torch.Tensor | None,
+        opts: SamplerOptions,
+        first_guide: torch.Tensor | None = None,
+    ) -> np.ndarray:
+        """Run ``sample`` and stream its patches into a canvas -> uint8 ``[B, F, H, W, 3]``."""
+        if opts.cfg_scale != 1.0 and not any(texts or ()):
+            warnings.warn("cfg_scale has no effect without a text", stacklevel=3)
+        tokens = given_tokens
+        if tokens is None:
+            tokens = torch.zeros(batch, *self.layout.token_shape(plan.grid), dtype=torch.long)
+        canvas = StreamingCanvas(
+            self.tokenizer,
+            tokens,
+            self.layout,
+            plan.grid,
+            plan.order[: plan.num_given],
+            pg=self.pg_tokenizer if plan.grid.frames > 1 else None,
+            first_guide=first_guide,
+            memmap_over_bytes=self.memmap_over_bytes,
+            memmap_dir=self.memmap_dir,
+        )
+        self.last_given_region, self.last_generated_mask = None, None
+        start = time.perf_counter()
+        self.last_tokens = sample(
+            self.model,
+            plan,
+            text=texts,
+            given_tokens=given_tokens,
+            batch_size=batch,
+            top_k=opts.top_k,
+            top_p=opts.top_p,
+            temperature=opts.temperature,
+            cfg_scale=opts.cfg_scale if any(texts or ()) else 1.0,
+            pnar_steps=opts.pnar_steps,
+            seed=opts.seed,
+            progress=opts.progress,
+            on_patch=canvas.add,
+        ).cpu()
+        seconds = time.perf_counter() - start
+        self.last_plan = plan
+        sampled = (plan.num_steps - plan.num_given) * self.layout.tokens_per_patch * batch
+        self.last_stats = {
+            "patches": plan.num_steps - plan.num_given,
+            "tokens": sampled,
+            "seconds": seconds,
+            "tokens_per_s": sampled / seconds if seconds > 0 else float("inf"),
+            "options": asdict(opts),
+        }
+        return canvas.result()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _auto_order(grid: PatchGrid) -> str:
+    """Scan along the shorter side, so the pool holds a few columns (rows) of the short side:
+    omega (column by column) for wide canvases, zeta (row by row) for tall ones."""
+    return "omega" if grid.rows <= grid.cols else "zeta"
+
+
+def _images(images: Sequence[np.ndarray], task: str) -> np.ndarray:
+    """A list of uint8 ``[h, w, 3]`` images of one size -> ``[B, h, w, 3]``."""
+    images = list(images) if not isinstance(images, np.ndarray) or images.ndim == 4 else [images]
+    if not images:
+        raise ValueError(f"{task} needs at least one input image")
+    for image in images:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(
+                f"{task} input images must be uint8 [H, W, 3], got {image.dtype} "
+                f"{list(image.shape)}"
+            )
+    shapes = {np.asarray(image).shape for image in images}
+    if len(shapes) > 1:
+        raise ValueError(f"{task} input images must share one size in a batch, got {shapes}")
+    return np.ascontiguousarray(np.stack(images))
+
+
+def _check_compatible(model: Nuwa, tokenizer: VQGAN, pg: PGVQGAN | None) -> None:
+    codes = tokenizer.config.codebook_size
+    if model.codebook_size != codes:
+        raise CheckpointError(
+            f"the model predicts {model.codebook_size} codes but the tokenizer has {codes}: "
+            "they were not trained together"
+        )
+    if pg is None:
+        return
+    theirs, ours = pg.vqgan.state_dict(), tokenizer.state_dict()
+    if theirs.keys() != ours.keys() or any(
+        theirs[k].shape != ours[k].shape or not torch.equal(theirs[k].cpu(), ours[k].cpu())
+        for k in ours
+    ):
+        raise CheckpointError("the PG-VQGAN was not built on this tokenizer (its VQGAN differs)")
+
+
+def _read_sha256sums(path: Path) -> dict[str, str]:
+    """``sha256sum`` output (``<hex>  <name>`` per line) -> ``{name: hex}``."""
+    sums = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, _, name = line.strip().partition(" ")
+            sums[name.strip().lstrip("*")] = digest.lower()
+    return sums
+
+
+def _model_name(path: Path) -> str:
+    """Readable name from a model checkpoint's metadata: ``name``, else ``nuwa-<preset>-<data>``."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    if isinstance(meta.get("name"), str):
+        return meta["name"]
+    data = meta.get("data")
+    if isinstance(data, dict):
+        data = data.get("name") or data.get("source")
+    parts = ["nuwa", meta.get("preset") or "custom", data]
+    return "-".join(str(p) for p in parts if p)
