@@ -95,7 +95,7 @@ class ShardBatches:
             if self.text and item["caption"] is None:
                 raise ValueError(
                     f"item {item['id']} of {self.shards.path} has no caption but the model is "
-                    "text-conditioned; tokenise captioned data or set model.arch.text=null"
+                    "text-conditioned; tokenise captioned data or set +model.arch.text=null"
                 )
 
     def epoch_of(self, batch: int) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hydra.core.config_store import ConfigStore
 
 from nuwa.tokenizer.presets import TokenizerPreset
+from nuwa.train.recipe import Ablation, Recipe
 
 
 @dataclass
@@ -28,3 +29,5 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(group="tokenizer", name="schema", node=TokenizerPreset)
     cs.store(group="data", name="schema", node=DataConfig)
+    cs.store(group="model", name="schema", node=Recipe)
+    cs.store(group="ablation", name="schema", node=Ablation)
