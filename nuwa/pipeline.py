@@ -18,7 +18,6 @@ and seed) gives the same bytes.
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Sequence
@@ -27,109 +26,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
 from nuwa.adc import DIRECTION_ORDERS, Plan, make_plan
+from nuwa.bundle import ModelFiles, bundle_files, check_compatible, load_files
 from nuwa.canvas import StreamingCanvas
-from nuwa.checkpoint import CheckpointError
-from nuwa.io import sha256_file
 from nuwa.layout import Layout, PatchGrid
-from nuwa.model.checkpoint import load_model
 from nuwa.model.transformer import Nuwa
+from nuwa.outpainting import (
+    DIRECTIONS,
+    canvas_size,
+    generated_mask,
+    generated_region,
+    given_region,
+    outpaint_amount,
+)
 from nuwa.sampling import sample
-from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN, load_tokenizer
+from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN
 
-BUNDLE_DIR = Path(__file__).resolve().parent / "bundled"
-BUNDLE_FILES = {
-    "model": "model.safetensors",
-    "tokenizer": "tokenizer.safetensors",
-    "pg_tokenizer": "pg_tokenizer.safetensors",  # optional: PG-VQGAN for video frames
-}
-DIRECTIONS = ("right", "left", "down", "up", "all")
-"""Outpainting directions; ``"all"`` grows every side and generates in a spiral."""
-
-
-class BundleMissingError(CheckpointError):
-    """The bundled model files are not in ``nuwa/bundled/``."""
-
-
-# ---------------------------------------------------------------- outpainting geometry
-
-
-def given_region(direction: str, in_h: int, in_w: int, amount_px: int) -> tuple[int, int, int, int]:
-    """Pixel box ``(top, left, height, width)`` of the input inside the outpainted canvas."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}; choose from {', '.join(DIRECTIONS)}")
-    top = amount_px if direction in ("up", "all") else 0
-    left = amount_px if direction in ("left", "all") else 0
-    return top, left, in_h, in_w
-
-
-def canvas_size(direction: str, in_h: int, in_w: int, amount_px: int) -> tuple[int, int]:
-    """``(height, width)`` of the canvas: the input grown by ``amount_px`` on that side (or all)."""
-    given_region(direction, in_h, in_w, amount_px)  # validates the direction
-    grow_h = {"down": 1, "up": 1, "all": 2}.get(direction, 0)
-    grow_w = {"right": 1, "left": 1, "all": 2}.get(direction, 0)
-    return in_h + grow_h * amount_px, in_w + grow_w * amount_px
-
-
-def generated_region(
-    direction: str, in_h: int, in_w: int, amount_px: int
-) -> tuple[int, int, int, int]:
-    """Pixel box ``(top, left, height, width)`` of the generated part of a one-side outpainting.
-
-    For ``"all"`` the generated part is a ring, not a box: use :func:`generated_mask`.
-    """
-    if direction == "all":
-        raise ValueError("direction 'all' generates a ring, not a rectangle: use generated_mask")
-    height, width = canvas_size(direction, in_h, in_w, amount_px)
-    top, left, _, _ = given_region(direction, in_h, in_w, amount_px)
-    return {
-        "right": (0, in_w, height, amount_px),
-        "left": (0, 0, height, amount_px),
-        "down": (in_h, 0, amount_px, width),
-        "up": (0, 0, amount_px, width),
-    }[direction]
-
-
-def generated_mask(direction: str, in_h: int, in_w: int, amount_px: int) -> np.ndarray:
-    """bool ``[H, W]`` over the outpainted canvas: True where pixels were generated."""
-    mask = np.ones(canvas_size(direction, in_h, in_w, amount_px), dtype=bool)
-    top, left, h, w = given_region(direction, in_h, in_w, amount_px)
-    mask[top : top + h, left : left + w] = False
-    return mask
-
-
-def outpaint_amount(direction: str, in_h: int, in_w: int, height: int, width: int) -> int:
-    """The ``amount_px`` that grows an ``in_h x in_w`` input to a ``height x width`` canvas.
-
-    Raises ValueError when the input is bigger than the canvas or the sizes do not fit the
-    direction (one side must stay; ``"all"`` grows both sides by the same amount).
-    """
-    if in_h > height or in_w > width:
-        raise ValueError(
-            f"the input image ({in_w}x{in_h} px) is bigger than the requested canvas "
-            f"({width}x{height} px)"
-        )
-    grow = {
-        "right": (0, 1),
-        "left": (0, 1),
-        "down": (1, 0),
-        "up": (1, 0),
-        "all": (2, 2),
-    }.get(direction)
-    if grow is None:
-        raise ValueError(f"unknown direction {direction!r}; choose from {', '.join(DIRECTIONS)}")
-    dh, dw = height - in_h, width - in_w
-    amount = dw // grow[1] if grow[1] else dh // grow[0]
-    if (dh, dw) != (grow[0] * amount, grow[1] * amount) or amount <= 0:
-        want = canvas_size(direction, in_h, in_w, max(amount, 1))
-        raise ValueError(
-            f"a {width}x{height} canvas does not fit outpainting {direction!r} from "
-            f"{in_w}x{in_h} px; e.g. {want[1]}x{want[0]} does"
-        )
-    return amount
-
+__all__ = [  # the outpainting geometry is part of this module's API (notes/pipeline_api.md)
+    "DIRECTIONS",
+    "Pipeline",
+    "SamplerOptions",
+    "canvas_size",
+    "generated_mask",
+    "generated_region",
+    "given_region",
+    "outpaint_amount",
+]
 
 # ---------------------------------------------------------------- sampler options
 
@@ -175,7 +98,8 @@ class Pipeline:
     Attributes set by each call (the batch's): ``last_tokens [B, F, H, W]`` (the token grid),
     ``last_plan``, ``last_given_region`` and ``last_generated_mask`` (outpainting: the input's
     pixel box and a bool ``[H, W]`` mask of the generated pixels; None for other tasks) and
-    ``last_stats`` (patches and tokens sampled, seconds, tokens/s).
+    ``last_stats`` (patches and tokens sampled; seconds and tokens/s of sampling plus the
+    streamed decoding).
     """
 
     memmap_over_bytes: int = 1 << 30
@@ -191,7 +115,7 @@ class Pipeline:
         model_id: str = "nuwa-custom",
         checkpoint_sha256: dict[str, str] | None = None,
     ) -> None:
-        _check_compatible(model, tokenizer, pg_tokenizer)
+        check_compatible(model, tokenizer, pg_tokenizer)
         self.model, self.tokenizer, self.pg_tokenizer = model.eval(), tokenizer, pg_tokenizer
         self.model_id = model_id
         self.checkpoint_sha256 = dict(checkpoint_sha256 or {})
@@ -214,57 +138,31 @@ class Pipeline:
     ) -> Pipeline:
         """Load a model checkpoint (``save_model``) and tokenizer files (``save_tokenizer``).
 
-        Raises :class:`CheckpointError` (one line) for a missing, unreadable or wrong-kind file, or
-        files that do not belong together (e.g. the model's codebook is not the tokenizer's).
+        Raises :class:`~nuwa.checkpoint.CheckpointError` (one line) for a missing, unreadable or
+        wrong-kind file, or files that do not belong together (e.g. another codebook size).
         """
         paths = {"model": model, "tokenizer": tokenizer, "pg_tokenizer": pg_tokenizer}
-        return cls._load({name: Path(p) for name, p in paths.items() if p is not None}, device)
+        paths = {name: Path(p) for name, p in paths.items() if p is not None}
+        return cls._from_files(load_files(paths, device))
 
     @classmethod
     def from_bundled(cls, device: str = "cpu", directory: str | Path | None = None) -> Pipeline:
-        """The model shipped in ``nuwa/bundled/``, each file checked against ``SHA256SUMS``."""
-        directory = Path(directory) if directory is not None else BUNDLE_DIR
-        sums_path = directory / "SHA256SUMS"
-        needed = [BUNDLE_FILES["model"], BUNDLE_FILES["tokenizer"], "SHA256SUMS"]
-        missing = [name for name in needed if not (directory / name).is_file()]
-        if missing:
-            raise BundleMissingError(
-                f"the bundled model is not in {directory} yet (missing {', '.join(missing)}); "
-                "pass checkpoint= and tokenizer= paths instead"
-            )
-        sums = _read_sha256sums(sums_path)
-        paths, digests = {}, {}
-        for name, filename in BUNDLE_FILES.items():
-            path = directory / filename
-            if name == "pg_tokenizer" and not path.is_file() and filename not in sums:
-                continue  # the PG-VQGAN is optional
-            if filename not in sums:
-                raise CheckpointError(f"{sums_path} lists no SHA-256 for {filename}")
-            if not path.is_file():
-                raise CheckpointError(f"{path} is listed in {sums_path} but missing")
-            paths[name], digests[name] = path, sha256_file(path)
-            if digests[name] != sums[filename]:
-                raise CheckpointError(
-                    f"{path} has SHA-256 {digests[name]}, but {sums_path} says {sums[filename]}: "
-                    "the file is corrupt or was replaced"
-                )
-        return cls._load(paths, device, digests)
+        """The model shipped in ``nuwa/bundled/`` (or ``directory``), SHA-256-checked first.
+
+        Raises :class:`~nuwa.bundle.BundleMissingError` while the bundle is not there.
+        """
+        paths, digests = bundle_files(directory)
+        return cls._from_files(load_files(paths, device, digests))
 
     @classmethod
-    def _load(
-        cls, paths: dict[str, Path], device: str, digests: dict[str, str] | None = None
-    ) -> Pipeline:
-        try:
-            model = load_model(paths["model"], device=device)
-        except (FileNotFoundError, ValueError) as err:  # e.g. its frozen text tower's weights
-            raise CheckpointError(f"cannot load model {paths['model']}: {err}") from err
-        tokenizer = load_tokenizer(paths["tokenizer"], kind="vqgan").to(device)
-        pg = None
-        if "pg_tokenizer" in paths:
-            pg = load_tokenizer(paths["pg_tokenizer"], kind="pg_vqgan").to(device)
-        digests = digests or {name: sha256_file(path) for name, path in paths.items()}
-        model_id = f"{_model_name(paths['model'])}@{digests['model'][:8]}"
-        return cls(model, tokenizer, pg, model_id=model_id, checkpoint_sha256=digests)
+    def _from_files(cls, files: ModelFiles) -> Pipeline:
+        return cls(
+            files.model,
+            files.tokenizer,
+            files.pg_tokenizer,
+            model_id=files.model_id,
+            checkpoint_sha256=files.checkpoint_sha256,
+        )
 
     # ------------------------------------------------------------ geometry
 
@@ -275,6 +173,7 @@ class Pipeline:
 
     @property
     def text_conditioned(self) -> bool:
+        """True when the model cross-attends to a text (T2I / outpainting / T2V models)."""
         return self.model.text is not None
 
     def grid(self, width: int, height: int, frames: int = 1) -> PatchGrid:
@@ -508,43 +407,3 @@ def _images(images: Sequence[np.ndarray], task: str) -> np.ndarray:
     if len(shapes) > 1:
         raise ValueError(f"{task} input images must share one size in a batch, got {shapes}")
     return np.ascontiguousarray(np.stack(images))
-
-
-def _check_compatible(model: Nuwa, tokenizer: VQGAN, pg: PGVQGAN | None) -> None:
-    codes = tokenizer.config.codebook_size
-    if model.codebook_size != codes:
-        raise CheckpointError(
-            f"the model predicts {model.codebook_size} codes but the tokenizer has {codes}: "
-            "they were not trained together"
-        )
-    if pg is None:
-        return
-    theirs, ours = pg.vqgan.state_dict(), tokenizer.state_dict()
-    if theirs.keys() != ours.keys() or any(
-        theirs[k].shape != ours[k].shape or not torch.equal(theirs[k].cpu(), ours[k].cpu())
-        for k in ours
-    ):
-        raise CheckpointError("the PG-VQGAN was not built on this tokenizer (its VQGAN differs)")
-
-
-def _read_sha256sums(path: Path) -> dict[str, str]:
-    """``sha256sum`` output (``<hex>  <name>`` per line) -> ``{name: hex}``."""
-    sums = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            digest, _, name = line.strip().partition(" ")
-            sums[name.strip().lstrip("*")] = digest.lower()
-    return sums
-
-
-def _model_name(path: Path) -> str:
-    """Readable name from a model checkpoint's metadata: ``name``, else ``nuwa-<preset>-<data>``."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-    if isinstance(meta.get("name"), str):
-        return meta["name"]
-    data = meta.get("data")
-    if isinstance(data, dict):
-        data = data.get("name") or data.get("source")
-    parts = ["nuwa", meta.get("preset") or "custom", data]
-    return "-".join(str(p) for p in parts if p)

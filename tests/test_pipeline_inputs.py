@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import test_pipeline_tasks as shared
 
+from nuwa.bundle import BundleMissingError, TokenizerMismatchWarning
 from nuwa.checkpoint import CheckpointError
 from nuwa.io import sha256_file
-from nuwa.pipeline import BundleMissingError, Pipeline, outpaint_amount
+from nuwa.model import Nuwa, preset
+from nuwa.model.checkpoint import save_model
+from nuwa.pipeline import Pipeline, outpaint_amount
 from nuwa.text import TextTruncationWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
@@ -45,6 +48,15 @@ def test_checkpoints_that_do_not_belong_together_are_refused(files, tmp_path):
     truncated.write_bytes(files["plain"].read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="not a readable safetensors checkpoint"):
         Pipeline.from_checkpoint(truncated, files["tokenizer"])
+
+
+def test_a_tokenizer_other_than_the_training_one_warns(files, tmp_path):
+    model = tmp_path / "model.safetensors"
+    data = {"source": "procedural", "tokenizer_sha256": "0" * 64}
+    save_model(Nuwa(preset("tiny")), model, {"preset": "tiny", "data": data, "ablation": "none"})
+    with pytest.warns(TokenizerMismatchWarning, match="trained on tokens of tokenizer 00000000"):
+        pipe = Pipeline.from_checkpoint(model, files["tokenizer"])
+    assert pipe.model_id.startswith("nuwa-tiny-procedural@")
 
 
 def make_bundle(files, directory, pg: bool = True):

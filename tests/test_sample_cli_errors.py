@@ -13,7 +13,7 @@ import test_pipeline_tasks as shared
 import test_sample_cli_runs as runs
 from PIL import Image
 
-import nuwa.pipeline
+import nuwa.bundle
 
 files, one_thread, image = shared.files, shared.one_thread, shared.image
 run_cli, model_args = runs.run_cli, runs.model_args
@@ -94,7 +94,7 @@ def test_checkpoints_that_do_not_fit(cli, files, tmp_path, monkeypatch):
         cli("task=unconditional", f"checkpoint={files['tokenizer']}", "tokenizer=x", model=None),
         "expected 'nuwa-model'",
     )
-    monkeypatch.setattr(nuwa.pipeline, "BUNDLE_DIR", tmp_path / "bundled")
+    monkeypatch.setattr(nuwa.bundle, "BUNDLE_DIR", tmp_path / "bundled")
     assert_one_line_error(cli("task=unconditional", model=None), "bundled model is not in")
 
 

@@ -1,0 +1,163 @@
+"""Model files: load a transformer with its tokenizers, and the SHA-256-checked bundle.
+
+A usable model is up to three files: the transformer (``nuwa.model.checkpoint.save_model``), the
+VQGAN its tokens come from, and optionally a PG-VQGAN for video frames
+(``nuwa.tokenizer.save_tokenizer``). The bundle is those files in ``nuwa/bundled/`` plus a
+``SHA256SUMS`` (``sha256sum`` format) that every file must match before it is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from nuwa.checkpoint import CheckpointError
+from nuwa.io import sha256_file
+from nuwa.model.checkpoint import load_model
+from nuwa.model.transformer import Nuwa
+from nuwa.tokenizer import PGVQGAN, VQGAN, load_tokenizer
+
+BUNDLE_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLE_FILES = {
+    "model": "model.safetensors",
+    "tokenizer": "tokenizer.safetensors",
+    "pg_tokenizer": "pg_tokenizer.safetensors",  # optional: PG-VQGAN for video frames
+}
+
+
+class BundleMissingError(CheckpointError):
+    """The bundled model files are not in ``nuwa/bundled/``."""
+
+
+class TokenizerMismatchWarning(UserWarning):
+    """The tokenizer file is not the one the model's training tokens were made with."""
+
+
+@dataclass
+class ModelFiles:
+    """What :func:`load_files` returns: the modules plus how results should name them."""
+
+    model: Nuwa
+    tokenizer: VQGAN
+    pg_tokenizer: PGVQGAN | None
+    model_id: str  # e.g. "nuwa-small-procedural@1a2b3c4d" (sha8 of the model file)
+    checkpoint_sha256: dict[str, str]  # per file: model, tokenizer[, pg_tokenizer]
+
+
+def load_files(
+    paths: dict[str, Path],
+    device: str | torch.device = "cpu",
+    digests: dict[str, str] | None = None,
+) -> ModelFiles:
+    """Load ``paths`` ({"model", "tokenizer"[, "pg_tokenizer"]}) onto ``device``.
+
+    Raises :class:`CheckpointError` (one line) for a missing, unreadable or wrong-kind file. Warns
+    :class:`TokenizerMismatchWarning` when the model records the SHA-256 of the tokenizer its
+    training tokens came from and the tokenizer file differs.
+    """
+    try:
+        model = load_model(paths["model"], device=device)
+    except (FileNotFoundError, ValueError) as err:  # e.g. its frozen text tower's weights
+        raise CheckpointError(f"cannot load model {paths['model']}: {err}") from err
+    tokenizer = load_tokenizer(paths["tokenizer"], kind="vqgan").to(device)
+    pg = None
+    if "pg_tokenizer" in paths:
+        pg = load_tokenizer(paths["pg_tokenizer"], kind="pg_vqgan").to(device)
+    digests = digests or {name: sha256_file(path) for name, path in paths.items()}
+    meta = _metadata(paths["model"])
+    data = meta.get("data")
+    trained_on = data.get("tokenizer_sha256") if isinstance(data, dict) else None
+    if trained_on and trained_on != digests["tokenizer"]:
+        warnings.warn(
+            f"model {paths['model']} was trained on tokens of tokenizer {trained_on[:8]}, but "
+            f"{paths['tokenizer']} is {digests['tokenizer'][:8]}: unless it is the same "
+            "tokenizer saved again, samples will not decode to what the model learned",
+            TokenizerMismatchWarning,
+            stacklevel=2,
+        )
+    model_id = f"{model_name(meta)}@{digests['model'][:8]}"
+    return ModelFiles(model, tokenizer, pg, model_id, digests)
+
+
+def bundle_files(directory: str | Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
+    """The bundle's file paths and their SHA-256, each checked against ``SHA256SUMS``.
+
+    Raises :class:`BundleMissingError` when the bundle is not there, :class:`CheckpointError`
+    when a file is missing, unlisted or does not match its listed SHA-256.
+    """
+    directory = Path(directory) if directory is not None else BUNDLE_DIR
+    sums_path = directory / "SHA256SUMS"
+    needed = [BUNDLE_FILES["model"], BUNDLE_FILES["tokenizer"], "SHA256SUMS"]
+    missing = [name for name in needed if not (directory / name).is_file()]
+    if missing:
+        raise BundleMissingError(
+            f"the bundled model is not in {directory} yet (missing {', '.join(missing)}); "
+            "pass checkpoint= and tokenizer= paths instead"
+        )
+    sums = read_sha256sums(sums_path)
+    paths, digests = {}, {}
+    for name, filename in BUNDLE_FILES.items():
+        path = directory / filename
+        if name == "pg_tokenizer" and not path.is_file() and filename not in sums:
+            continue  # the PG-VQGAN is optional
+        if filename not in sums:
+            raise CheckpointError(f"{sums_path} lists no SHA-256 for {filename}")
+        if not path.is_file():
+            raise CheckpointError(f"{path} is listed in {sums_path} but missing")
+        paths[name], digests[name] = path, sha256_file(path)
+        if digests[name] != sums[filename]:
+            raise CheckpointError(
+                f"{path} has SHA-256 {digests[name]}, but {sums_path} says {sums[filename]}: "
+                "the file is corrupt or was replaced"
+            )
+    return paths, digests
+
+
+def check_compatible(model: Nuwa, tokenizer: VQGAN, pg: PGVQGAN | None) -> None:
+    """Raise :class:`CheckpointError` unless the three modules belong together."""
+    codes = tokenizer.config.codebook_size
+    if model.codebook_size != codes:
+        raise CheckpointError(
+            f"the model predicts {model.codebook_size} codes but the tokenizer has {codes}: "
+            "they were not trained together"
+        )
+    if pg is None:
+        return
+    theirs, ours = pg.vqgan.state_dict(), tokenizer.state_dict()
+    if theirs.keys() != ours.keys() or any(
+        theirs[k].shape != ours[k].shape or not torch.equal(theirs[k].cpu(), ours[k].cpu())
+        for k in ours
+    ):
+        raise CheckpointError("the PG-VQGAN was not built on this tokenizer (its VQGAN differs)")
+
+
+def read_sha256sums(path: Path) -> dict[str, str]:
+    """``sha256sum`` output (``<hex>  <name>`` per line) -> ``{name: hex}``."""
+    sums = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, _, name = line.strip().partition(" ")
+            sums[name.strip().lstrip("*")] = digest.lower()
+    return sums
+
+
+def model_name(meta: dict) -> str:
+    """Readable name from a model checkpoint's metadata (as ``nuwa-train`` writes it):
+    ``name`` if set, else ``nuwa-<preset>[-<data source>][-<ablation>]``."""
+    if isinstance(meta.get("name"), str):
+        return meta["name"]
+    data = meta.get("data")
+    source = data.get("name") or data.get("source") if isinstance(data, dict) else data
+    ablation = meta.get("ablation") if meta.get("ablation") not in (None, "none") else None
+    parts = ["nuwa", meta.get("preset") or "custom", source and Path(str(source)).name, ablation]
+    return "-".join(str(p) for p in parts if p)
+
+
+def _metadata(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
