@@ -1,0 +1,94 @@
+"""On-disk stores: the feature cache and reference statistics.
+
+Feature chunks are keyed by a hash of (metric feature key, library versions, the content hashes of
+the chunk's items), so a re-run, or a killed run started again, extracts nothing it already has.
+Reference statistics are stored with the metric id and the manifest hash of the real set they
+came from, and refuse to load under any other metric id. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluation.errors import EvaluationError, MetricIdMismatch
+from evaluation.frechet import FeatureStats
+from evaluation.metric_id import MetricId
+from nuwa.io import atomic_open
+
+
+class FeatureCache:
+    """Float32 feature arrays stored as `<root>/<key[:2]>/<key>.npy` (no pickle)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The array stored under ``key``, or None (counted as a hit or a miss)."""
+        try:
+            array = np.load(self._path(key), allow_pickle=False)
+        except (FileNotFoundError, ValueError, EOFError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return array
+
+    def put(self, key: str, array: np.ndarray) -> None:
+        """Store ``array`` under ``key`` atomically."""
+        with atomic_open(self._path(key)) as f:
+            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def save_reference_stats(
+    path: str | Path,
+    stats: Mapping[str, FeatureStats],
+    metric_id: MetricId,
+    manifest_hash: str,
+) -> None:
+    """Write per-key statistics (e.g. per block position) with their provenance to one .npz."""
+    arrays: dict[str, Any] = {}
+    for key, value in stats.items():
+        arrays.update(value.to_arrays(prefix=f"{key}/"))
+    meta = {"metric_id": metric_id.to_json(), "manifest_hash": manifest_hash, "keys": sorted(stats)}
+    arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
+    with atomic_open(Path(path)) as f:
+        np.savez(f, **arrays)
+
+
+def load_reference_stats(
+    path: str | Path, metric_id: MetricId, manifest_hash: str | None = None
+) -> tuple[dict[str, FeatureStats], str]:
+    """Read statistics written by `save_reference_stats`; returns (stats per key, manifest hash).
+
+    Raises MetricIdMismatch if they were computed under another metric id, and EvaluationError if
+    ``manifest_hash`` is given and differs (the real set changed).
+    """
+    with np.load(Path(path), allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        stored = meta["metric_id"]["id"]
+        if stored != metric_id.digest:
+            raise MetricIdMismatch(
+                f"{path} holds statistics for {meta['metric_id']['label']}, not {metric_id.label}"
+            )
+        if manifest_hash is not None and meta["manifest_hash"] != manifest_hash:
+            raise EvaluationError(
+                f"{path} was computed from real set {meta['manifest_hash'][:12]}, "
+                f"not {manifest_hash[:12]}; recompute it"
+            )
+        stats = {key: FeatureStats.from_arrays(data, prefix=f"{key}/") for key in meta["keys"]}
+    return stats, meta["manifest_hash"]
+
+
+def save_mu_sigma_npz(path: str | Path, stats: FeatureStats) -> None:
+    """Write {mu, sigma} as clean-fid and pytorch-fid read reference statistics."""
+    with atomic_open(Path(path)) as f:
+        np.savez(f, mu=stats.mean(), sigma=stats.cov())
