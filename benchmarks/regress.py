@@ -1,0 +1,157 @@
+"""``nuwa-eval regress --task <task> --baseline leaderboard``: CI regression on metrics.
+
+Runs ``task`` in a small deterministic configuration (the bundled model unless ``--checkpoint``,
+the embedded procedural set, surrogate Inception features and SWD, a fixed seed, 8 samples) and
+compares every metric with the accepted leaderboard row of the same configuration. It exits 1
+with a readable diff when one is worse by more than its tolerance, 2 when there is no accepted
+row (record one with ``--accept``), 0 otherwise. A few minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.config import resolve_config
+from benchmarks.generate import Pipeline
+from benchmarks.harness import DEFAULT_OUT, USER_ERRORS, load_pipeline
+from benchmarks.runner import Identity, evaluate, format_outcome
+from benchmarks.tasks import TaskError, get_task, list_tasks
+from leaderboard import (
+    DEFAULT_TABLE,
+    LeaderboardError,
+    Tolerance,
+    append_rows,
+    compare_to_baseline,
+    format_regressions,
+    load_results,
+    load_table,
+    rows_from_results,
+)
+from leaderboard.cli import parse_tolerances
+
+# What the regression run measures per task kind (cheap, weight-free or surrogate features).
+METRICS = {
+    "outpaint": ["block_fid", "swd"],
+    "t2i": ["block_fid", "swd"],
+    "animate": ["fvd"],
+    "t2v": ["fvd"],
+}
+N_SAMPLES = {"outpaint": 8, "t2i": 8, "animate": 4, "t2v": 4}
+BATCH_SIZE = 4
+# Allowed worsening. Same machine and library versions give identical numbers; these absorb
+# float differences across BLAS builds, which can flip a sampled token and so move a small-n FID.
+TOLERANCES = {
+    "block_fid": Tolerance(relative=0.10),
+    "swd": Tolerance(relative=0.10),
+    "fvd": Tolerance(relative=0.10),
+}
+OUT = DEFAULT_OUT / "regress"
+
+
+def regression_setting(kind_setting: str, n: int) -> str:
+    """The leaderboard setting of regression rows, kept apart from full runs' rows."""
+    return "; ".join(part for part in (kind_setting, f"regress n={n}") if part)
+
+
+def regress(
+    task: str,
+    pipeline: Pipeline,
+    *,
+    checkpoint: str = "bundled",
+    table: Path = DEFAULT_TABLE,
+    baseline: str = "leaderboard",
+    tolerances: dict[str, Tolerance] | None = None,
+    accept: bool = False,
+    out: Path = OUT,
+    overrides: list[str] | tuple[str, ...] = (),
+    progress: bool = True,
+) -> tuple[int, str]:
+    """Run the regression configuration of ``task``; returns (exit status, report text)."""
+    spec = get_task(task)
+    n = N_SAMPLES[spec.kind]
+    config = resolve_config(
+        spec,
+        data="procedural",
+        n=n,
+        batch_size=BATCH_SIZE,
+        features="surrogate",
+        overrides=[f"metrics=[{','.join(METRICS[spec.kind])}]", *overrides],
+    )
+    setting = regression_setting("without text" if spec.kind == "outpaint" else "", n)
+    identity = Identity(checkpoint=checkpoint, setting=setting)
+    outcome = evaluate(
+        spec, config, pipeline, out=out, table=None, identity=identity, progress=progress
+    )
+    report = format_outcome(outcome, None)
+    rows = rows_from_results(outcome.results, outcome.path)
+    if accept:
+        added = append_rows(rows, table)
+        return 0, report + f"accepted as the baseline: {table} (+{added} rows)\n"
+    reference = (
+        load_table(table)
+        if baseline == "leaderboard"
+        else rows_from_results(load_results(baseline), baseline)
+    )
+    try:
+        regressions = compare_to_baseline(
+            outcome.results, reference, {**TOLERANCES, **(tolerances or {})}
+        )
+    except LeaderboardError as error:
+        hint = f"record a baseline with `nuwa-eval regress --task {task} --accept`"
+        raise LeaderboardError(f"{error}; {hint}") from None
+    return (1 if regressions else 0), report + format_regressions(regressions, len(rows))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """CI regression: a small deterministic run compared with the accepted leaderboard row."""
+    parser.add_argument("--task", required=True, choices=[spec.name for spec in list_tasks()])
+    parser.add_argument(
+        "--baseline",
+        default="leaderboard",
+        help="'leaderboard' (the accepted rows of --table) or a results JSON",
+    )
+    parser.add_argument(
+        "--checkpoint", default="bundled", help="model to check (default: the bundled one)"
+    )
+    parser.add_argument("--tokenizer", help="tokenizer file, with a model file in --checkpoint")
+    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a tolerance: KEY a quantity (block_fid) or metric id, VALUE 0.5 or 5%%",
+    )
+    parser.add_argument(
+        "--accept", action="store_true", help="record this run as the accepted baseline"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 (within tolerance), 1 (regressed) or 2 (error, e.g. no accepted row)."""
+    try:
+        if args.baseline != "leaderboard" and not Path(args.baseline).is_file():
+            raise TaskError(
+                f"--baseline {args.baseline!r} is neither 'leaderboard' nor a results file"
+            )
+        pipeline = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
+        status, report = regress(
+            args.task,
+            pipeline,
+            checkpoint=args.checkpoint,
+            table=args.table,
+            baseline=args.baseline,
+            tolerances=parse_tolerances(args.tolerance),
+            accept=args.accept,
+            out=args.out,
+            progress=not args.quiet,
+        )
+    except USER_ERRORS as error:
+        print(f"nuwa-eval regress: error: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(report)
+    return status

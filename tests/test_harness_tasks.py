@@ -1,0 +1,130 @@
+"""Task definitions: the registry, pinned definitions per version, outpainting regions per
+direction (against the real pipeline's generated mask), config resolution and the data rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.config import (
+    outpaint_amount,
+    outpaint_regions,
+    region_mask,
+    resolve_config,
+    run_setting,
+)
+from benchmarks.data import choose_data
+from benchmarks.tasks import DIRECTIONS, TaskError, get_task, list_tasks
+
+# A changed definition needs a version bump and a changelog line; then update its hash here.
+PINNED = {
+    "landscape_t2v@1": "f5a4245d6be271e5a6c4899b299b919d8d2b81895fd88a2547d531218f5cc7f1",
+    "lhqc_outpaint_down@1": "23d471415328f8de766231d571a1bc6c485194e07a9f60fe43df80c91a4c8874",
+    "lhqc_outpaint_left@1": "3366c572e6dd42a209596cad5b2cd8d5cd562e1884ee8134d4c4daba36e1b30b",
+    "lhqc_outpaint_right@1": "f9b6ca3c88cd33b8b96780a0d07dbace9d0bca0a1da6c870d7a4097877cfde57",
+    "lhqc_outpaint_up@1": "bf6b2da29db262a8262f469b3e8a3410a3096ba12cde3c96b6eb2005e9fd74ca",
+    "lhqc_t2i@1": "74b0846d333352f2c75a12c561b612f17dd6f550506aa6b639c958802e3616e1",
+    "lhqv_animate@1": "ab75c5928d3fa16c2dd75a7d1f844e8771cb363e28d6c2f7db064d6f288c8e1c",
+}
+
+
+def test_every_task_is_pinned_at_its_version():
+    digests = {spec.label: spec.digest() for spec in list_tasks()}
+    assert digests == PINNED, "a task definition changed: bump its version, add a changelog line"
+
+
+def test_paper_tasks_use_the_paper_geometry_on_real_data():
+    for direction in DIRECTIONS:
+        spec = get_task(f"lhqc_outpaint_{direction}@1")
+        assert spec.paper_table == "table3" and spec.real.canvas == [1024, 1024]
+        assert spec.real.n == 5000 and spec.metrics[0] == "block_fid"
+    t2i = get_task("lhqc_t2i")
+    assert t2i.x4_metrics == ["block_fid_x4"] and {"is", "clip_sim"} <= set(t2i.metrics)
+    assert get_task("lhqv_animate").metrics == ["fvd"]
+
+
+def test_unknown_task_and_version_are_one_line_errors():
+    with pytest.raises(TaskError, match="unknown task 'lhqc_nope'"):
+        get_task("lhqc_nope")
+    with pytest.raises(TaskError, match="defines lhqc_t2i@1"):
+        get_task("lhqc_t2i@2")
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_given_and_generated_halves_partition_the_canvas(direction):
+    height, width = 512, 768
+    given, generated = outpaint_regions(direction, height, width)
+    given_mask, generated_mask = (
+        region_mask(given, height, width),
+        region_mask(generated, height, width),
+    )
+    assert not (given_mask & generated_mask).any() and (given_mask | generated_mask).all()
+    assert given_mask.sum() == generated_mask.sum() == height * width // 2
+    amount = outpaint_amount(direction, height, width)
+    assert amount == (generated.height if direction in ("up", "down") else generated.width)
+    # The paper's names: "up" generates the upper half from the lower one, and so on.
+    side = {"up": (0, 0), "down": (height // 2, 0), "left": (0, 0), "right": (0, width // 2)}
+    assert (generated.top, generated.left) == side[direction]
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline():
+    from nuwa.model import Nuwa, preset
+    from nuwa.pipeline import Pipeline
+    from nuwa.tokenizer import build_vqgan
+
+    return Pipeline(Nuwa(preset("tiny")).eval(), build_vqgan("tiny").eval())
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_real_pipeline_generates_exactly_the_task_region(tiny_pipeline, direction):
+    """Outpainting the task's given half gives the task's canvas, and the pipeline's own
+    generated mask is the task's generated half."""
+    import nuwa.pipeline
+
+    side = 2 * tiny_pipeline.patch_px  # a 2x2-patch canvas
+    given, generated = outpaint_regions(direction, side, side)
+    image = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    half = np.ascontiguousarray(
+        image[given.top : given.top + given.height, given.left : given.left + given.width]
+    )
+    amount = outpaint_amount(direction, side, side)
+    [canvas] = tiny_pipeline.outpaint(
+        [half], direction=direction, amount_px=amount, seed=0, progress=False
+    )
+    assert canvas.shape == (side, side, 3)
+    np.testing.assert_array_equal(
+        tiny_pipeline.last_generated_mask, region_mask(generated, side, side)
+    )
+    assert tiny_pipeline.last_given_region == tuple(given.as_list())
+    box = nuwa.pipeline.generated_region(direction, given.height, given.width, amount)
+    assert box == tuple(generated.as_list())
+
+
+def test_config_profiles_overrides_and_setting():
+    spec = get_task("lhqc_outpaint_up")
+    procedural = resolve_config(spec, data="procedural")
+    assert procedural.canvas == [512, 512] and procedural.profile == "procedural"
+    real = resolve_config(spec, data="/data/lhq_1024", n=100, text=True)
+    assert real.canvas == [1024, 1024] and real.n == 100 and run_setting(real) == "with text"
+    tuned = resolve_config(spec, data="procedural", overrides=["sampler.top_k=48", "batch_size=2"])
+    assert tuned.sampler.top_k == 48 and tuned.batch_size == 2
+    assert run_setting(tuned) == "without text; sampler.top_k=48"  # batch size changes nothing
+    for bad in ("sampler.top_k=many", "version=2", "nonsense=1", "no-equals-sign"):
+        with pytest.raises(TaskError):
+            resolve_config(spec, data="procedural", overrides=[bad])
+    with pytest.raises(TaskError, match="is needs n >= 10"):
+        resolve_config(get_task("lhqc_t2i"), data="procedural", n=4)
+
+
+def test_lhqc_tasks_stop_without_data_and_say_how_to_use_the_embedded_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUWA_DATA_DIR", str(tmp_path))
+    spec = get_task("lhqc_outpaint_up")
+    with pytest.raises(TaskError) as error:
+        choose_data(spec, None)
+    message = str(error.value)
+    assert "\n" not in message and str(tmp_path / "lhq_1024") in message
+    assert "--data procedural" in message
+    (tmp_path / "lhq_1024").mkdir()
+    assert choose_data(spec, None) == str(tmp_path / "lhq_1024")
+    assert choose_data(spec, "procedural") == "procedural"
