@@ -28,6 +28,7 @@ from nuwa.data.contact_sheet import write_contact_sheet
 from nuwa.data.landscapes import DATASET_NAME, caption_for, render_landscape, sample_scene
 from nuwa.data.loaders import SOURCES_HELP, load_records
 from nuwa.data.records import DataError, ImageModeWarning
+from nuwa.data.shards import add_tokenize_arguments, run_tokenize
 from nuwa.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 # ---------------------------------------------------------------- synth
@@ -272,6 +273,7 @@ SUBCOMMANDS: dict[
     "verify": (add_verify_arguments, run_verify),
     "check": (add_check_arguments, run_check),
     "contact-sheet": (add_contact_sheet_arguments, run_contact_sheet),
+    "tokenize": (add_tokenize_arguments, run_tokenize),
 }
 
 
