@@ -94,6 +94,7 @@ def test_block_fid_end_to_end_matches_golden(e2e) -> None:
         require_same_metric([result.position_mean.metric_id, result.pooled.metric_id])
 
 
+@pytest.mark.filterwarnings("ignore::evaluation.FewSamplesWarning")
 def test_rerun_from_cache_extracts_nothing(e2e, monkeypatch) -> None:
     root, generated, real, first, _ = e2e
 
@@ -109,6 +110,11 @@ def test_rerun_from_cache_extracts_nothing(e2e, monkeypatch) -> None:
         for key, stats in first.stats[side].items():
             np.testing.assert_array_equal(again.stats[side][key].sum_outer, stats.sum_outer)
     assert again.manifests() == first.manifests()
+    functional = evaluation.block_fid(
+        generated, real, region=REGION, extractor=SURROGATE_INCEPTION, shifted_pass=True,
+        cache_dir=root / "cache", progress=False,
+    )  # fmt: skip
+    assert functional.per_position == e2e[4].per_position
 
 
 def test_reference_statistics_are_stored_with_their_metric_id(e2e, tmp_path) -> None:
