@@ -117,12 +117,19 @@ def run_dir(out: Path, preset: Preset, variant: str) -> Path:
     return out / "ablations" / preset.name / variant
 
 
+def _script(name: str) -> str:
+    """A console script of this installation (beside the running Python), else from PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
+
+
 def tokenize_command(out: Path, preset: Preset, tokenizer: Path) -> list[str]:
     """The ``nuwa-data tokenize`` call that writes the preset's training shards."""
     return [
-        sys.executable, "-m", "nuwa.data", "tokenize",
+        _script("nuwa-data"), "tokenize",
         "--tokenizer", str(tokenizer),
         "--source", f"procedural:{preset.train_images}",
+        "--split", "train",
         "--size", str(preset.image_size),
         "--out", str(out / "ablations" / preset.name / "shards"),
     ]  # fmt: skip
@@ -131,7 +138,7 @@ def tokenize_command(out: Path, preset: Preset, tokenizer: Path) -> list[str]:
 def train_command(out: Path, preset: Preset, variant: str) -> list[str]:
     """The ``nuwa-train stage=transformer`` call that trains one variant."""
     return [
-        sys.executable, "-m", "nuwa.train",
+        _script("nuwa-train"),
         "stage=transformer",
         f"model={preset.model}",
         f"ablation={variant}",
@@ -149,7 +156,7 @@ def train_command(out: Path, preset: Preset, variant: str) -> list[str]:
 def _call(command: list[str]) -> None:
     print("$ " + " ".join(command), flush=True)
     if subprocess.run(command).returncode != 0:
-        raise TaskError(f"step failed: {' '.join(command[2:5])} ... (see its output above)")
+        raise TaskError(f"step failed: {' '.join(command[:3])} ... (see its output above)")
 
 
 def evaluate_variant(
@@ -188,6 +195,12 @@ def evaluate_variant(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Train and evaluate the NCP/ADC ablations (one leaderboard row per variant and metric)."""
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    parser.add_argument(
+        "--tokenizer",
+        type=Path,
+        default=BUNDLE_DIR / BUNDLE_FILES["tokenizer"],
+        help="tokenizer the arms train and sample with (default: the bundled one)",
+    )
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), help="only these arms")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
@@ -201,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     """Tokenise once, then train and evaluate each variant (each step resumes)."""
     preset = PRESETS[args.preset]
     variants = [VARIANTS[name] for name in (args.variants or preset.variants)]
-    tokenizer = BUNDLE_DIR / BUNDLE_FILES["tokenizer"]
+    tokenizer = args.tokenizer
     shards = args.out / "ablations" / preset.name / "shards"
     steps = [] if shards.exists() else [tokenize_command(args.out, preset, tokenizer)]
     steps += [

@@ -23,6 +23,7 @@ from benchmarks.harness import (
 )
 from benchmarks.runner import Identity, RunOutcome
 from leaderboard import Row, paper_rows, rows_from_results
+from leaderboard.view import format_delta, format_value
 
 TABLES = ("table2", "table3", "table3b", "table4", "table5", "table6")
 TITLES = {
@@ -122,29 +123,32 @@ def plan_table(table: str, can: Abilities) -> list[Line]:
     return lines
 
 
+def _note(line: Line) -> tuple[str, str]:
+    """(Δ, note) for one line: a difference only where ours is paper-comparable."""
+    ours, paper = line.ours, line.paper
+    if ours is None:
+        return "", line.reason
+    reasons = ours.not_comparable_reasons()
+    if reasons or not ours.paper_comparable:
+        why = "; ".join(reason.split(" (")[0] for reason in reasons) or "protocol differs"
+        return "n/c", f"{ours.task_label}, {ours.dataset}: not comparable ({why})"
+    delta = format_delta(ours.value - paper.value, paper.value)
+    return delta, f"{ours.task_label}, {ours.dataset} (protocol: ours)"
+
+
 def format_lines(table: str, lines: list[Line]) -> str:
     """Ours beside the paper's, one line per paper number."""
-    out = [
-        TITLES[table],
-        f"  {'paper row':<58} {'metric':<13} {'paper':>8} {'ours':>10} {'Δ':>8}  note",
-    ]
+    header = f"{'task':<20} {'paper row':<50} {'metric':<24} {'paper':>7} {'ours':>9} {'Δ':>7}"
+    out = [TITLES[table], f"  {header}  note"]
     for line in lines:
-        paper, ours = line.paper, line.ours
-        name = paper.paper_ref.split("/", 1)[1]
-        value = f"{ours.value:10.4f}" if ours else f"{'-':>10}"
-        if ours is None:
-            delta, note = "", line.reason
-        elif ours.not_comparable_reasons() or not ours.paper_comparable:
-            why = "; ".join(ours.not_comparable_reasons()) or "protocol differs"
-            delta, note = "n/c", f"{ours.task_label} on {ours.dataset}, not comparable: {why}"
-        else:
-            delta, note = (
-                f"{ours.value - paper.value:+8.2f}",
-                f"{ours.task_label} on {ours.dataset} (protocol: ours)",
-            )
-        out.append(
-            f"  {name:<58.58} {paper.metric_base:<13} {paper.value:8.2f} {value} {delta:>8}  {note}"
+        paper = line.paper
+        row = paper.paper_ref.split("/", 1)[1].rstrip("/")
+        ours = format_value(line.ours.value) if line.ours else "-"
+        delta, note = _note(line)
+        cells = (
+            f"{paper.task:<20} {row:<50.50} {paper.metric_base:<24} {format_value(paper.value):>7}"
         )
+        out.append(f"  {cells} {ours:>9} {delta:>7}  {note}")
     return "\n".join(out) + "\n"
 
 
