@@ -39,6 +39,7 @@ from benchmarks.tasks import TaskError, TaskSpec
 from leaderboard import (
     LeaderboardError,
     Results,
+    Row,
     append_rows,
     build_results,
     load_results,
@@ -49,6 +50,8 @@ from leaderboard import (
     write_results,
 )
 from leaderboard.table import find_paper_row
+
+Values = dict[str, tuple[float, dict]]  # quantity -> (value, details)
 
 
 @dataclass
@@ -72,122 +75,130 @@ class Identity:
     paper_ref: str | None = None
 
 
+@dataclass
+class _Run:
+    """Everything fixed before generation starts; builds the results file from the values."""
+
+    spec: TaskSpec
+    config: EvalConfig
+    pipeline: Pipeline
+    identity: Identity
+    real: RealSet
+    jobs: list[Job]
+    ranks: Ranks
+
+    @property
+    def comparable(self) -> bool:
+        """Real data, the task's full sample count and no definition override: the run itself
+        allows paper comparison (each metric still needs the paper's features)."""
+        config = self.config
+        full = config.n == self.spec.profile(config.profile).n
+        return config.profile == "real" and full and not changed_definition(config)
+
+    @property
+    def paper_ref(self) -> str:
+        spec, config = self.spec, self.config
+        if self.identity.paper_ref is not None or not spec.paper_table:
+            return self.identity.paper_ref or ""
+        ref = f"{spec.paper_table}/{spec.paper_method}"
+        return f"{ref}/{run_setting(config).split(';')[0]}" if config.kind == "outpaint" else ref
+
+    @property
+    def protocol(self) -> str:
+        config, changed = self.config, changed_definition(self.config)
+        frames = f", {config.frames} frames" if config.kind in ("animate", "t2v") else ""
+        return (
+            f"{self.spec.label} (ours): {config.profile} profile, canvas {config.height}x"
+            f"{config.width}{frames}, n={config.n}, measured on the {describe_measured(config)}"
+            + (f"; overrides {changed}" if changed else "")
+        )
+
+    def metrics(self, values: Values) -> list[dict[str, Any]]:
+        """The results file's metric entries (ids extended with the task's inputs)."""
+        entries = []
+        for job in self.jobs:
+            for quantity in job.ids:
+                metric_id = task_metric_id(job, quantity)
+                entries.append(
+                    {
+                        "id": metric_id.digest,
+                        "name": metric_name(job, quantity),
+                        "base": quantity,
+                        "value": float(values[quantity][0]),
+                        "better": BETTER.get(quantity, "lower"),
+                        "paper_comparable": metric_id.paper_comparable and self.comparable,
+                        "features": job.extractor,
+                        "config": metric_id.config,
+                        "stderr": None,
+                    }
+                )
+        return entries
+
+    def results(
+        self, values: Values, samples_sha256: str, wall: dict[str, float], extra: dict[str, Any]
+    ) -> Results:
+        """The validated results dict of this run."""
+        config, pipeline, identity, real = self.config, self.pipeline, self.identity, self.real
+        metrics = self.metrics(values)
+        labels = {
+            metric_name(job, q): task_metric_id(job, q).label for job in self.jobs for q in job.ids
+        }
+        gpu = f" ({torch.cuda.get_device_name(0)})" if config.device.startswith("cuda") else ""
+        seeds = {"task": config.seed}
+        if real.first_seed is not None:
+            seeds["procedural_first_seed"] = real.first_seed
+        return build_results(
+            task={
+                "name": self.spec.name,
+                "version": self.spec.version,
+                "config": self.spec.to_dict(),
+            },
+            model={
+                "name": identity.model or pipeline.model_id.split("@")[0],
+                "checkpoint": identity.checkpoint,
+                "checkpoint_sha256": checkpoint_digest(pipeline),
+                "setting": run_setting(config) if identity.setting is None else identity.setting,
+            },
+            dataset={
+                "name": real.name,
+                "split": config.split,
+                "manifest_sha256": real.manifest_sha256,
+                "n_real": len(real.items),
+            },
+            metrics=metrics,
+            n_samples={"requested": config.n, "effective": config.n},
+            samples_sha256=samples_sha256,
+            seeds=seeds,
+            config={
+                "run": config.to_dict(),
+                "model_id": pipeline.model_id,
+                "checkpoint_files": dict(pipeline.checkpoint_sha256),
+                "data_source": real.source,
+                "world_size": self.ranks.world_size,
+                "batch_seed": "int(sha256(f'{seed}/{stream}/{batch_index}')[:8 bytes]) >> 1",
+            },
+            device=f"{config.device}{gpu} x{self.ranks.world_size}",
+            wall_time_s=wall,
+            paper_ref=self.paper_ref,
+            protocol=self.protocol,
+            artifacts={"sample_grid": "grid.png"},
+            extra={
+                "metric_details": {m["name"]: values[m["base"]][1] for m in metrics},
+                "metric_labels": labels,
+                **extra,
+            },
+        )
+
+    def check_columns(self, table: Path) -> None:
+        """Refuse, before any work, a run whose metric ids would clash with the table's columns
+        (the values are placeholders and never written; only ids and names are checked)."""
+        placeholder = {q: (0.0, {}) for job in self.jobs for q in job.ids}
+        provisional = self.results(placeholder, "0" * 64, {"total": 0.0}, {})
+        validate_table(load_table(table, missing_ok=True) + rows_from_results(provisional))
+
+
 def _needs_text(config: EvalConfig) -> bool:
     return config.kind in ("t2i", "t2v") or (config.kind == "outpaint" and config.text)
-
-
-def _paper_ref(spec: TaskSpec, config: EvalConfig) -> str:
-    if not spec.paper_table:
-        return ""
-    ref = f"{spec.paper_table}/{spec.paper_method}"
-    return (
-        f"{ref}/{'with text' if config.text else 'without text'}"
-        if config.kind == "outpaint"
-        else ref
-    )
-
-
-def _protocol(spec: TaskSpec, config: EvalConfig) -> str:
-    frames = f", {config.frames} frames" if config.kind in ("animate", "t2v") else ""
-    changed = changed_definition(config)
-    return (
-        f"{spec.label} (ours): {config.profile} profile, canvas {config.height}x{config.width}"
-        f"{frames}, n={config.n}, measured on the {describe_measured(config)}"
-        + (f"; overrides {changed}" if changed else "")
-    )
-
-
-def _metric_entries(
-    jobs: list[Job], values: dict[str, tuple[float, dict]], comparable_run: bool
-) -> list[dict[str, Any]]:
-    entries = []
-    for job in jobs:
-        for quantity in job.ids:
-            metric_id = task_metric_id(job, quantity)
-            entries.append(
-                {
-                    "id": metric_id.digest,
-                    "name": metric_name(job, quantity),
-                    "base": quantity,
-                    "value": float(values[quantity][0]),
-                    "better": BETTER.get(quantity, "lower"),
-                    "paper_comparable": metric_id.paper_comparable and comparable_run,
-                    "features": job.extractor,
-                    "config": metric_id.config,
-                    "stderr": None,
-                }
-            )
-    return entries
-
-
-def _build(
-    spec: TaskSpec,
-    config: EvalConfig,
-    pipeline: Pipeline,
-    identity: Identity,
-    real: RealSet,
-    jobs: list[Job],
-    values: dict[str, tuple[float, dict]],
-    samples_sha256: str,
-    ranks: Ranks,
-    wall: dict[str, float],
-    extra: dict[str, Any],
-) -> Results:
-    nominal = spec.profile(config.profile).n
-    comparable_run = (
-        config.profile == "real" and config.n == nominal and not changed_definition(config)
-    )
-    metrics = _metric_entries(jobs, values, comparable_run)
-    details = {m["name"]: values[m["base"]][1] for m in metrics}
-    device = config.device + (
-        f" ({torch.cuda.get_device_name(0)})" if config.device.startswith("cuda") else ""
-    )
-    return build_results(
-        task={"name": spec.name, "version": spec.version, "config": spec.to_dict()},
-        model={
-            "name": identity.model or pipeline.model_id.split("@")[0],
-            "checkpoint": identity.checkpoint,
-            "checkpoint_sha256": checkpoint_digest(pipeline),
-            "setting": run_setting(config) if identity.setting is None else identity.setting,
-        },
-        dataset={
-            "name": real.name,
-            "split": config.split,
-            "manifest_sha256": real.manifest_sha256,
-            "n_real": len(real.items),
-        },
-        metrics=metrics,
-        n_samples={"requested": config.n, "effective": config.n},
-        samples_sha256=samples_sha256,
-        seeds={
-            "task": config.seed,
-            **({"procedural_first_seed": real.first_seed} if real.first_seed is not None else {}),
-        },
-        config={
-            "run": config.to_dict(),
-            "model_id": pipeline.model_id,
-            "checkpoint_files": dict(pipeline.checkpoint_sha256),
-            "data_source": real.source,
-            "world_size": ranks.world_size,
-            "batch_seed": "int(sha256(f'{seed}/{stream}/{batch_index}')[:8 bytes]) >> 1",
-        },
-        device=f"{device} x{ranks.world_size}",
-        wall_time_s=wall,
-        paper_ref=_paper_ref(spec, config) if identity.paper_ref is None else identity.paper_ref,
-        protocol=_protocol(spec, config),
-        artifacts={"sample_grid": "grid.png"},
-        extra={
-            "metric_details": details,
-            "metric_labels": {m["name"]: m["id"] for m in metrics},
-            **extra,
-        },
-    )
-
-
-def _check_columns(provisional: Results, table: Path) -> None:
-    """Refuse, before any work, a run whose metric ids would clash with the table's columns
-    (the provisional values are placeholders; only ids and names are checked)."""
-    validate_table(load_table(table, missing_ok=True) + rows_from_results(provisional))
 
 
 def evaluate(
@@ -205,6 +216,7 @@ def evaluate(
     ``table`` unless it is None) on rank 0. Returns what was written."""
     start = time.perf_counter()
     identity, ranks = identity or Identity(), ranks or Ranks()
+    show = progress and ranks.is_main
     if _needs_text(config) and not getattr(pipeline, "text_conditioned", True):
         raise TaskError(
             f"{spec.label} needs a text-conditioned model and {pipeline.model_id} has no text "
@@ -212,40 +224,21 @@ def evaluate(
         )
     features, notices = resolve_features(config.features)
     config = replace(config, features=features)
-    if ranks.is_main:
-        for notice in notices:
-            print(f"note: {notice}")
-    real = prepare_real(config, out / "cache" / "real", ranks, progress and ranks.is_main)
-    jobs = build_jobs(
-        config, spec.profile(config.profile).n, out / "cache" / "features", config.device
-    )
+    for notice in notices if ranks.is_main else []:
+        print(f"note: {notice}")
+    real = prepare_real(config, out / "cache" / "real", ranks, show)
+    nominal_n = spec.profile(config.profile).n
+    jobs = build_jobs(config, nominal_n, out / "cache" / "features", config.device)
+    run = _Run(spec, config, pipeline, identity, real, jobs, ranks)
     model_sha = checkpoint_digest(pipeline)
-    run_key = digest(
-        {
-            "task": spec.digest(),
-            "config": config.to_dict(),
-            "checkpoint": model_sha,
-            "real": real.manifest_sha256,
-            "identity": asdict(identity),
-        }
-    )
-    run_dir = out / "runs" / spec.label / run_key[:16]
-    results_path = run_dir / "results.json"
+    key = {"task": spec.digest(), "config": config.to_dict(), "checkpoint": model_sha}
+    key.update(real=real.manifest_sha256, identity=asdict(identity))
+    results_path = out / "runs" / spec.label / digest(key)[:16] / "results.json"
     if results_path.exists():
-        outcome = RunOutcome(reused=True, path=results_path)
-        if ranks.is_main:
-            outcome.results = load_results(results_path)
-            outcome.rows_added = (
-                append_rows(rows_from_results(outcome.results, results_path), table) if table else 0
-            )
-        return outcome
-    real_s = time.perf_counter() - start
-    wall_args = (spec, config, pipeline, identity, real, jobs)
+        return _reuse(results_path, table, ranks)
     if ranks.is_main and table is not None:
-        placeholder = {q: (0.0, {}) for job in jobs for q in job.ids}
-        _check_columns(_build(*wall_args, placeholder, "0" * 64, ranks, {"total": 0.0}, {}), table)
+        run.check_columns(table)
 
-    show = progress and ranks.is_main
     start_gen = time.perf_counter()
     store = SampleStore(out / "cache" / "samples")
     samples, made = generate(pipeline, config, real, store, model_sha, ranks, show)
@@ -259,30 +252,51 @@ def evaluate(
     values, computed = compute(jobs, samples, real, value_cache, show)
     end = time.perf_counter()
     counts.update(metric_jobs_computed=computed["computed"], metric_jobs_cached=computed["cached"])
-    write_grid(run_dir / "grid.png", config, samples["canvas"], real)
+
+    write_grid(results_path.parent / "grid.png", config, samples["canvas"], real)
     wall = {
-        "real_data": real_s,
+        "real_data": start_gen - start,
         "generation": start_metrics - start_gen,
         "metrics": end - start_metrics,
         "total": end - start,
     }
-    sample_hashes = [ref.sha256 for stream in samples.values() for ref in stream]
-    extra = {"cache": counts, "notices": notices}
-    results = _build(*wall_args, values, list_hash(sample_hashes), ranks, wall, extra)
+    hashes = [ref.sha256 for stream in samples.values() for ref in stream]
+    results = run.results(values, list_hash(hashes), wall, {"cache": counts, "notices": notices})
     write_results(results_path, results)
     added = append_rows(rows_from_results(results, results_path), table) if table else 0
     return RunOutcome(results, results_path, added, counts=counts)
+
+
+def _reuse(path: Path, table: Path | None, ranks: Ranks) -> RunOutcome:
+    """A finished run asked again: its results as they are (rows re-added only if missing)."""
+    outcome = RunOutcome(path=path, reused=True)
+    if ranks.is_main:
+        outcome.results = load_results(path)
+        rows = rows_from_results(outcome.results, path)
+        outcome.rows_added = append_rows(rows, table) if table else 0
+    return outcome
+
+
+def _paper_note(row: Row, paper: list[Row]) -> tuple[str, str]:
+    """(paper value, note) for one of our rows: a difference only where it is comparable."""
+    try:
+        match = find_paper_row(row, paper)
+    except LeaderboardError:
+        match = None
+    if match is None:
+        return "-", "no paper number"
+    if not row.paper_comparable:
+        why = row.not_comparable_reasons() or ["protocol differs (sample count or overrides)"]
+        return f"{match.value:.2f}", "NOT COMPARABLE: " + "; ".join(why)
+    return f"{match.value:.2f}", f"Δ {row.value - match.value:+.2f} vs {match.paper_ref}"
 
 
 def format_outcome(outcome: RunOutcome, table: Path | None) -> str:
     """The table a run prints: each metric, the paper's number for it, and why they differ."""
     results = outcome.results
     rows = rows_from_results(results, outcome.path)
-    paper = [
-        row
-        for row in (load_table(table) if table and table.exists() else paper_rows())
-        if row.source == "paper"
-    ]
+    source = load_table(table) if table and table.exists() else paper_rows()
+    paper = [row for row in source if row.source == "paper"]
     width = max(len(row.metric) for row in rows)
     model, dataset = results["model"], results["dataset"]
     lines = [
@@ -292,27 +306,16 @@ def format_outcome(outcome: RunOutcome, table: Path | None) -> str:
         f"  {'metric':<{width}}  {'ours':>10}  {'paper':>8}  note",
     ]
     for row in rows:
-        try:
-            match = find_paper_row(row, paper)
-        except LeaderboardError:
-            match = None
-        reasons = row.not_comparable_reasons()
-        if match is None:
-            note = "no paper number"
-        elif reasons:
-            note = "NOT COMPARABLE: " + "; ".join(reasons)
-        else:
-            note = f"Δ {row.value - match.value:+.2f} vs {match.paper_ref}"
-        paper_value = f"{match.value:8.2f}" if match else f"{'-':>8}"
-        lines.append(f"  {row.metric:<{width}}  {row.value:>10.4f}  {paper_value}  {note}")
+        paper_value, note = _paper_note(row, paper)
+        lines.append(f"  {row.metric:<{width}}  {row.value:>10.4f}  {paper_value:>8}  {note}")
     times = results["wall_time_s"]
-    lines.append(
+    reused = " · reused a finished run, nothing recomputed" if outcome.reused else ""
+    lines += [
         f"  wall time {times['total']:.1f} s (generation {times.get('generation', 0):.1f} s, "
-        f"metrics {times.get('metrics', 0):.1f} s)"
-        + (" · reused a finished run, nothing recomputed" if outcome.reused else "")
-    )
-    lines.append(f"  results  {outcome.path}")
-    lines.append(f"  grid     {outcome.path.parent / 'grid.png'}")
+        f"metrics {times.get('metrics', 0):.1f} s){reused}",
+        f"  results  {outcome.path}",
+        f"  grid     {outcome.path.parent / 'grid.png'}",
+    ]
     if table is not None:
         lines.append(f"  leaderboard  {table} (+{outcome.rows_added} rows)")
     return "\n".join(lines) + "\n"
