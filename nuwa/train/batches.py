@@ -52,7 +52,7 @@ class ShardBatches:
         shards: the tokenised data.
         canvas: ``(frames, height, width)`` of a training canvas in tokens.
         batch_size: examples per process; ``world`` processes share a global batch.
-        orders: orders drawn uniformly per example.
+        orders: orders drawn uniformly, per example or (``order_per_batch``) per global batch.
         caption_dropout: probability of the empty caption; ``text=False`` yields no text at all.
     """
 
@@ -63,6 +63,7 @@ class ShardBatches:
         batch_size: int,
         *,
         orders: list[str],
+        order_per_batch: bool = False,
         text: bool,
         caption_dropout: float,
         seed: int,
@@ -70,7 +71,8 @@ class ShardBatches:
         world: int = 1,
     ) -> None:
         self.shards, self.canvas, self.batch_size = shards, canvas, batch_size
-        self.orders, self.text, self.caption_dropout = orders, text, caption_dropout
+        self.orders, self.order_per_batch = orders, order_per_batch
+        self.text, self.caption_dropout = text, caption_dropout
         self.seed, self.rank, self.world = seed, rank, world
         self.global_batch = batch_size * world
         self.batches_per_epoch = len(shards) // self.global_batch
@@ -111,6 +113,8 @@ class ShardBatches:
         items = self._perm[first : first + self.global_batch].tolist()
         g = torch.Generator().manual_seed(mix(self.seed, epoch, batch))
         order_ids = torch.randint(len(self.orders), (self.global_batch,), generator=g)
+        if self.order_per_batch:
+            order_ids = order_ids[:1].expand(self.global_batch)
         dropped = torch.rand(self.global_batch, generator=g) < self.caption_dropout
         starts = [self._crop_start(i, g) for i in items]  # every rank draws all, keeps its own
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)

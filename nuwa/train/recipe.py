@@ -20,6 +20,7 @@ from nuwa.model import NuwaConfig, preset
 LOSSES = ("patch", "accumulated")
 PRECISIONS = ("auto", "fp32", "bf16")
 PARALLELS = ("ddp", "fsdp")
+ORDER_PER = ("example", "batch")
 
 
 @dataclass
@@ -31,7 +32,10 @@ class Recipe:
         canvas: training canvas in patches ``[rows, cols]``, cropped at a random token offset
             from each data item (paper: 4x4 patches of 16x16 tokens = 1024 px).
         frames: frames per training clip (1 for images; paper video models: 5).
-        orders: orders drawn uniformly per example (paper §3.1: the four basic ones).
+        orders: orders drawn uniformly (paper §3.1: the four basic ones).
+        order_per: draw an order per ``example`` (paper §3.1) or per ``batch`` (the paper
+            draft's wording). FSDP needs ``batch``: every rank must run the same passes, and a
+            rank runs one pass per order it holds.
         loss: ``patch`` = render-and-optimize, one optimizer step per patch with detached caches
             (paper Algorithm 1, the default); ``accumulated`` = one step per batch through the whole
             plan, gradients flowing into the context (Table 6c's ablation).
@@ -56,6 +60,7 @@ class Recipe:
     canvas: list[int] = field(default_factory=lambda: [4, 4])
     frames: int = 1
     orders: list[str] = field(default_factory=lambda: list(ORDERS))
+    order_per: str = "example"
     loss: str = "patch"
     batch_size: int = 8
     batches: int = 1000
@@ -117,9 +122,12 @@ def resolve(model: DictConfig | dict, ablation: DictConfig | dict) -> tuple[Reci
         ("loss", recipe.loss, LOSSES),
         ("precision", recipe.precision, PRECISIONS),
         ("parallel", recipe.parallel, PARALLELS),
+        ("order_per", recipe.order_per, ORDER_PER),
     ):
         if value not in allowed:
             raise ValueError(f"model.{name} must be one of {allowed}, got {value!r}")
+    if recipe.parallel == "fsdp" and recipe.order_per != "batch":
+        raise ValueError("model.parallel=fsdp needs model.order_per=batch (one pass per rank)")
     unknown = [o for o in recipe.orders if o not in ORDERS]
     if unknown or not recipe.orders:
         raise ValueError(f"model.orders must be a non-empty subset of {ORDERS}, got {unknown}")

@@ -89,6 +89,7 @@ class Trainer:
             self.layout.token_shape(self.grid),
             r.batch_size,
             orders=r.orders,
+            order_per_batch=r.order_per == "batch",
             text=self.model.text is not None,
             caption_dropout=r.caption_dropout,
             seed=cfg.seed,
@@ -131,9 +132,12 @@ class Trainer:
         if self.dist.world_size == 1:
             return objective
         if self.sharded:
-            from torch.distributed.fsdp import fully_shard
+            from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
             for block in self.model.blocks:
+                if block.cross is not None:  # its text K/V are computed once per patch, up front
+                    fully_shard(block.cross)
+                    register_fsdp_forward_method(block.cross, "text_kv")
                 fully_shard(block)
             return fully_shard(objective)
         return DDP(objective, device_ids=[self.device] if self.device.type == "cuda" else None)
