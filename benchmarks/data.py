@@ -83,6 +83,8 @@ def default_data_path(spec: TaskSpec) -> Path:
 def choose_data(spec: TaskSpec, data: str | None) -> str:
     """The data source to use: ``data`` if given, else the default folder if it exists; otherwise
     a one-line TaskError saying where to put the data and how to run on the embedded set."""
+    if data and data.startswith(f"{PROCEDURAL}:"):
+        raise TaskError(f"--data {data}: write --data {PROCEDURAL} and set the count with --n")
     if data:
         return data
     path = default_data_path(spec)

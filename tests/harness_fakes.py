@@ -217,8 +217,10 @@ def run_fake(
     delay_s: float = 0.0,
     overrides: list[str] | None = None,
     setting: str | None = None,
+    data: str = "procedural",
 ):
-    """Run ``task`` on the procedural set with the fake pipeline and tiny extractors."""
+    """Run ``task`` on ``data`` (default: the procedural set) with the fake pipeline and the
+    tiny extractors."""
     from benchmarks.config import resolve_config
     from benchmarks.distributed import close_ranks, init_ranks
     from benchmarks.runner import Identity, evaluate
@@ -230,7 +232,7 @@ def run_fake(
         spec = get_task(task)
         config = resolve_config(
             spec,
-            data="procedural",
+            data=data,
             n=n,
             batch_size=batch_size,
             overrides=TINY_FEATURES + list(overrides or []),

@@ -238,3 +238,55 @@ def test_cli_without_data_stops_with_one_line(tmp_path, capsys, monkeypatch):
     assert main(["lhqc-outpaint", "--direction", "up"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--data procedural" in error
+
+
+def test_video_task_reads_a_folder_of_real_clips(tmp_path):
+    from nuwa.data import render_pan_video
+    from nuwa.data.video import write_mp4
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    captions = []
+    for seed in range(2):
+        video = render_pan_video(seed, 256, 256, 4)
+        write_mp4(folder / f"clip{seed}.mp4", video.frames)
+        captions.append({"file_name": f"clip{seed}.mp4", "text": video.caption})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(c) + "\n" for c in captions))
+    outcome, pipeline = run_fake(
+        "landscape_t2v",
+        tmp_path / "out",
+        n=2,
+        batch_size=2,
+        table=None,
+        overrides=["frames=4", "canvas=[256,256]"],
+        data=str(folder),
+    )
+    assert outcome.results["dataset"]["name"] == "video-folder:clips"
+    assert [m["base"] for m in outcome.results["metrics"]] == ["fvd", "clip_sim"]
+    assert pipeline.calls[0]["method"] == "text_to_video"
+
+
+def test_image_task_reads_an_lhq_folder_as_lhqc_repro(tmp_path):
+    from PIL import Image
+
+    from nuwa.data import render_landscape
+    from nuwa.data.splits import split_indices
+
+    folder = tmp_path / "lhq_1024"
+    folder.mkdir()
+    for index in split_indices()["test"][:2]:
+        Image.fromarray(render_landscape(index, 512, 512).image).save(folder / f"{index:07d}.png")
+    outcome, _ = run_fake(
+        "lhqc_outpaint_up",
+        tmp_path / "out",
+        n=2,
+        batch_size=2,
+        table=None,
+        overrides=["canvas=[512,512]", *BLOCK_ONLY],
+        data=str(folder),
+    )
+    results = outcome.results
+    assert results["dataset"]["name"] == "lhqc-repro-v1" and results["dataset"]["n_real"] == 2
+    assert results["config"]["run"]["profile"] == "real"
+    assert not any(m["paper_comparable"] for m in results["metrics"])
+    assert "canvas=[512,512]" in results["model"]["setting"]
