@@ -12,7 +12,6 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from nuwa.model.config import NuwaConfig
@@ -43,6 +42,17 @@ def attend(
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
+def merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """``[B, H, L, D]`` -> ``[B, L, H * D]``.
+
+    Head splits and merges use view/transpose rather than einops: the per-token sampling step does
+    about 24 of them, and ``chunk`` + three ``rearrange`` took 15 us against 3 us for
+    view/permute/unbind (batch 8, small preset, one thread).
+    """
+    b, h, l, d = y.shape
+    return y.transpose(1, 2).reshape(b, l, h * d)
+
+
 AttendFn = Callable[["SelfAttention", torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -66,12 +76,13 @@ class SelfAttention(nn.Module):
 
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x [B, L, d]`` -> ``q, k, v`` each ``[B, H, L, D]`` (no positional term yet)."""
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        return tuple(rearrange(t, "b l (h d) -> b h l d", h=self.n_head) for t in (q, k, v))
+        b, l, _ = x.shape
+        qkv = self.qkv(x).view(b, l, 3, self.n_head, self.head_dim)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
 
     def key_pos(self, offsets: torch.Tensor) -> torch.Tensor:
         """ "pre" ADC.Emb of patches at ``offsets [N]`` as per-head key vectors ``[H, N, D]``."""
-        return rearrange(self.pos_table[offsets], "n (h d) -> h n d", h=self.n_head)
+        return self.pos_table[offsets].view(-1, self.n_head, self.head_dim).transpose(0, 1)
 
     def logit_pos(self, offsets: torch.Tensor) -> torch.Tensor:
         """ "post" ADC.Emb of patches at ``offsets [N]`` as per-head logit biases ``[H, N]``."""
@@ -80,7 +91,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, attend_fn: AttendFn) -> torch.Tensor:
         """``x [B, L, d]`` -> ``[B, L, d]``; ``attend_fn(self, q, k, v) -> [B, H, L, D]``."""
         q, k, v = self.heads(x)
-        return self.proj(rearrange(attend_fn(self, q, k, v), "b h l d -> b l (h d)"))
+        return self.proj(merge_heads(attend_fn(self, q, k, v)))
 
 
 class CrossAttention(nn.Module):
@@ -95,16 +106,19 @@ class CrossAttention(nn.Module):
 
     def text_kv(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Text states ``[B, 77, d]`` -> ``k, v`` each ``[B, H, 77, D]`` (once per text)."""
-        k, v = self.kv(text).chunk(2, dim=-1)
-        return tuple(rearrange(t, "b s (h d) -> b h s d", h=self.n_head) for t in (k, v))
+        b, s, _ = text.shape
+        kv = self.kv(text).view(b, s, 2, self.n_head, -1)
+        return kv.permute(2, 0, 3, 1, 4).unbind(0)
 
     def forward(
-        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], keep: torch.Tensor
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], keep: torch.Tensor | None
     ) -> torch.Tensor:
-        """``x [B, L, d]``, text ``kv``, ``keep [B, 77]`` (False = padding) -> ``[B, L, d]``."""
-        q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.n_head)
-        y = F.scaled_dot_product_attention(q, *kv, attn_mask=keep[:, None, None, :])
-        return self.proj(rearrange(y, "b h l d -> b l (h d)"))
+        """``x [B, L, d]``, text ``kv``, ``keep [B, S]`` (False = padding; None = all kept)
+        -> ``[B, L, d]``."""
+        b, l, _ = x.shape
+        q = self.q(x).view(b, l, self.n_head, -1).transpose(1, 2)
+        mask = None if keep is None else keep[:, None, None, :]
+        return self.proj(merge_heads(F.scaled_dot_product_attention(q, *kv, attn_mask=mask)))
 
 
 class GEGLU(nn.Module):
