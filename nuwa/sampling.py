@@ -176,7 +176,7 @@ def sample(
         if on_patch is not None:
             on_patch(patch, tokens)
     if stats is not None:
-        window_bytes = decoder.window.nbytes + decoder.bias.nbytes if decoder is not None else 0
+        window_bytes = decoder.nbytes if decoder is not None else 0
         stats.update(
             capacity=pool.capacity,
             peak_occupancy=pool.peak_occupancy,
