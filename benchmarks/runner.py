@@ -197,8 +197,22 @@ class _Run:
         validate_table(load_table(table, missing_ok=True) + rows_from_results(provisional))
 
 
-def _needs_text(config: EvalConfig) -> bool:
-    return config.kind in ("t2i", "t2v") or (config.kind == "outpaint" and config.text)
+def _check_model(spec: TaskSpec, config: EvalConfig, pipeline: Pipeline) -> None:
+    """Refuse a model that cannot do the task: no text tower for a text task, an image model
+    (temporal extent 0, every frame blind to the others) for a video task."""
+    needs_text = config.kind in ("t2i", "t2v") or (config.kind == "outpaint" and config.text)
+    if needs_text and not getattr(pipeline, "text_conditioned", True):
+        hint = " (run it with --no-text)" if config.kind == "outpaint" else ""
+        raise TaskError(
+            f"{spec.label} needs a text-conditioned model; {pipeline.model_id} has no text tower"
+            + hint
+        )
+    extent = getattr(getattr(pipeline, "model", None), "extent", None)
+    if config.kind in ("animate", "t2v") and extent is not None and extent.f == 0:
+        raise TaskError(
+            f"{spec.label} needs a video model (temporal extent > 0); {pipeline.model_id} is an "
+            "image model, whose frames would not see each other"
+        )
 
 
 def evaluate(
@@ -217,11 +231,7 @@ def evaluate(
     start = time.perf_counter()
     identity, ranks = identity or Identity(), ranks or Ranks()
     show = progress and ranks.is_main
-    if _needs_text(config) and not getattr(pipeline, "text_conditioned", True):
-        raise TaskError(
-            f"{spec.label} needs a text-conditioned model and {pipeline.model_id} has no text "
-            "tower" + (" (run it with --no-text)" if config.kind == "outpaint" else "")
-        )
+    _check_model(spec, config, pipeline)
     features, notices = resolve_features(config.features)
     config = replace(config, features=features)
     for notice in notices if ranks.is_main else []:

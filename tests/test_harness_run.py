@@ -290,3 +290,24 @@ def test_image_task_reads_an_lhq_folder_as_lhqc_repro(tmp_path):
     assert results["config"]["run"]["profile"] == "real"
     assert not any(m["paper_comparable"] for m in results["metrics"])
     assert "canvas=[512,512]" in results["model"]["setting"]
+
+
+def test_models_that_cannot_do_the_task_are_refused(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks.tasks import TaskError
+
+    register_tiny_extractors()
+    no_text = FakePipeline()
+    no_text.text_conditioned = False
+    image_model = FakePipeline()
+    image_model.model = SimpleNamespace(extent=SimpleNamespace(h=2, w=2, f=0))
+    for task, pipeline, message in (
+        ("lhqc_t2i", no_text, "needs a text-conditioned model"),
+        ("lhqv_animate", image_model, "needs a video model"),
+    ):
+        spec = get_task(task)
+        config = resolve_config(spec, data="procedural", overrides=TINY_FEATURES)
+        with pytest.raises(TaskError, match=message):
+            evaluate(spec, config, pipeline, out=tmp_path, progress=False)
+        assert pipeline.calls == []
