@@ -311,3 +311,20 @@ def test_models_that_cannot_do_the_task_are_refused(tmp_path):
         with pytest.raises(TaskError, match=message):
             evaluate(spec, config, pipeline, out=tmp_path, progress=False)
         assert pipeline.calls == []
+
+
+def test_the_real_pipeline_runs_through_the_harness(tmp_path):
+    """A tiny random nuwa.pipeline.Pipeline (not the fake) through evaluate: the API contract."""
+    from nuwa.model import Nuwa, preset
+    from nuwa.pipeline import Pipeline
+    from nuwa.tokenizer import build_vqgan
+
+    pipeline = Pipeline(Nuwa(preset("tiny")).eval(), build_vqgan("tiny").eval(), model_id="tiny@0")
+    spec = get_task("lhqc_outpaint_left")
+    config = resolve_config(
+        spec, data="procedural", n=2, batch_size=2, overrides=["canvas=[128,128]", "metrics=[swd]"]
+    )
+    outcome = evaluate(spec, config, pipeline, out=tmp_path, progress=False)
+    [swd] = outcome.results["metrics"]
+    assert swd["base"] == "swd" and swd["value"] > 0
+    assert outcome.results["model"]["name"] == "tiny" and outcome.counts["batches_generated"] == 1
