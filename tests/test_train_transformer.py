@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,13 @@ def test_video_training_steps_through_frames_times_patches(tmp_path):
     trainer = Trainer(cfg)
     assert trainer.batch(0).tokens.shape == (2, 2, 8, 8)  # [B, F, H, W]
     assert len(trainer.train_one(0)) == 2 * 2 * 2  # frames x rows x cols optimizer steps
+
+
+@pytest.mark.parametrize("loss", ["patch", "accumulated"])
+def test_bf16_autocast_path_trains(shards, tmp_path, loss):
+    """The GPU precision path (bf16 autocast, bf16 pool), exercised on the CPU."""
+    trainer = Trainer(config(shards, tmp_path, "model.precision=bf16", f"model.loss={loss}"))
+    assert trainer.pool_dtype == torch.bfloat16
+    losses = trainer.train_one(0)
+    assert len(losses) == (4 if loss == "patch" else 1)
+    assert all(math.isfinite(v) for v in losses)

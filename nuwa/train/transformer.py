@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from nuwa.adc import make_plan
 from nuwa.checkpoint import CheckpointError
+from nuwa.data import DATASET_NAME
 from nuwa.data.shards import TokenShards
 from nuwa.io import atomic_write_json, sha256_file
 from nuwa.layout import Layout, PatchGrid
@@ -58,6 +59,14 @@ LOGGING_FIELDS = ("log_every", "ckpt_every", "sample_every", "sample_count")
 
 def train(cfg: DictConfig) -> None:
     Trainer(cfg).run()
+
+
+def dataset_name(source: str) -> str:
+    """What a run trained on, for model names: the procedural set's versioned name, else the
+    source's last path component."""
+    if source.startswith(("procedural", "pan_videos")):
+        return DATASET_NAME
+    return Path(source).name
 
 
 class Trainer:
@@ -265,6 +274,7 @@ class Trainer:
             "optimizer_steps": self.optimizer_steps,
             "elapsed_s": self.elapsed,
             "data": {
+                "name": dataset_name(self.shards.index["source"]["source"]),
                 "shards": str(self.cfg.shards),
                 "source": self.shards.index["source"],
                 "tokenizer_sha256": self.shards.index["tokenizer"]["sha256"],

@@ -1,0 +1,195 @@
+"""Make the bundled model directory (``nuwa/bundled/``) from a finished transformer run.
+
+    python -m nuwa.train.export --run RUN_DIR --tokenizer TOKENIZER --out nuwa/bundled \\
+        [--val-shards DIR] [--name nuwa-small-procedural-landscapes-v1]
+
+Writes to ``--out``:
+
+* ``model.safetensors``: the run's exported weights (EMA when on) stored in float16, so the file
+  fits in git; loading upcasts them into the float32 model.
+* ``tokenizer.safetensors``: the tokenizer copied byte for byte, so its SHA-256 is the one the
+  training shards record (``nuwa.bundle`` checks it).
+* ``training_curve.png``: training loss and lr per optimizer step, from the run's ``log.csv``.
+* ``samples.png``: outpainting right, left, down, up and all around held-out procedural images
+  (test-split seeds), then text-to-image for their captions, through ``Pipeline.from_bundled``.
+* ``metrics.json``: training summary, the run's ``eval.json``, and the held-out loss of the
+  float16-stored weights next to the float32 ones (``--val-shards``).
+* ``SHA256SUMS``: ``sha256sum`` lines for every file above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nuwa.adc import make_plan
+from nuwa.checkpoint import CheckpointError, load_checkpoint
+from nuwa.data import DATASET_NAME, render_landscape
+from nuwa.data.loaders import PROCEDURAL_SEED_BASE
+from nuwa.data.shards import TokenShards
+from nuwa.io import (
+    atomic_open,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_file,
+)
+from nuwa.layout import PatchGrid
+from nuwa.model.checkpoint import load_model, save_model
+from nuwa.train.heldout import heldout_loss
+
+DIRECTIONS = ("right", "left", "down", "up", "all")
+SAMPLER = {"top_k": 100, "temperature": 1.0, "seed": 0}  # the grid's settings, in metrics.json
+
+
+def export_model(run: Path, out: Path, name: str) -> dict:
+    """float16 copy of ``run/model.safetensors`` with a readable name; returns its metadata."""
+    _, meta = load_checkpoint(run / "model.safetensors", expected_kind="nuwa-model")
+    model = load_model(run / "model.safetensors").half()
+    keep = {k: v for k, v in meta.items() if k not in ("kind", "config", "git_commit")}
+    save_model(model, out / "model.safetensors", {**keep, "name": name, "stored_as": "float16"})
+    return meta
+
+
+def training_curve(log_csv: Path, out: Path) -> None:
+    """PNG of training loss (and lr) against optimizer steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(log_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["optimizer_step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(steps, [float(r["loss"]) for r in rows], label="training loss (label smoothing 0.1)")
+    ax.set_xlabel("optimizer step (one per patch: render-and-optimize)")
+    ax.set_ylabel("cross-entropy (nats / token)")
+    ax.grid(True, alpha=0.3)
+    lr = ax.twinx()
+    lr.plot(steps, [float(r["lr"]) for r in rows], color="tab:gray", linestyle="--", label="lr")
+    lr.set_ylabel("learning rate")
+    fig.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(out, png.getvalue())
+
+
+def heldout_fp16_vs_fp32(run: Path, bundled: Path, val_shards: Path) -> dict:
+    """Held-out loss of the float32 export and of the float16-stored bundle, same canvases."""
+    fp32, fp16 = load_model(run / "model.safetensors"), load_model(bundled / "model.safetensors")
+    recipe = load_checkpoint(run / "model.safetensors")[1]["recipe"]
+    grid = PatchGrid(*recipe["canvas"], recipe["frames"])
+    plans = {o: make_plan(grid, fp32.extent, o) for o in recipe["orders"]}
+    val = TokenShards(val_shards)
+    return {
+        "float32": heldout_loss(fp32, val, plans),
+        "float16_stored": heldout_loss(fp16, val, plans),
+    }
+
+
+def sample_grid(bundled: Path, out: Path, count: int = 4, size: int = 256) -> dict:
+    """Rows: outpainting per direction of held-out ``size`` px images (+ ``size`` px), then
+    text-to-image; a white line marks the given region. Returns the captions used."""
+    from nuwa.pipeline import Pipeline
+
+    pipe = Pipeline.from_bundled(directory=bundled)
+    seeds = range(PROCEDURAL_SEED_BASE["test"], PROCEDURAL_SEED_BASE["test"] + count)
+    scenes = [render_landscape(s, size, size) for s in seeds]
+    images, captions = [s.image for s in scenes], [s.caption for s in scenes]
+    rows = []
+    for direction in DIRECTIONS:
+        amount = size // 2 if direction == "all" else size
+        outs = pipe.outpaint(
+            images, direction=direction, amount_px=amount, texts=captions, progress=False, **SAMPLER
+        )
+        top, left, h, w = pipe.last_given_region
+        rows.append([_outline(o, top, left, h, w) for o in outs])
+    rows.append(
+        pipe.text_to_image(captions, width=2 * size, height=size, progress=False, **SAMPLER)
+    )
+    atomic_write_bytes(out, _tile(rows))
+    return {"seeds": list(seeds), "captions": captions, "sampler": SAMPLER, "input_px": size}
+
+
+def _outline(image: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:
+    image = image.copy()
+    image[top, left : left + w] = image[top + h - 1, left : left + w] = 255
+    image[top : top + h, left] = image[top : top + h, left + w - 1] = 255
+    return image
+
+
+def _tile(rows: list[list[np.ndarray]], gap: int = 8) -> bytes:
+    """PNG of image rows on a white background (images of a row may differ in size)."""
+    height = sum(max(i.shape[0] for i in r) for r in rows) + gap * (len(rows) + 1)
+    width = max(sum(i.shape[1] for i in r) + gap * (len(r) + 1) for r in rows)
+    canvas = Image.new("RGB", (width, height), "white")
+    y = gap
+    for row in rows:
+        x = gap
+        for image in row:
+            canvas.paste(Image.fromarray(image), (x, y))
+            x += image.shape[1] + gap
+        y += max(i.shape[0] for i in row) + gap
+    png = io.BytesIO()
+    canvas.save(png, format="PNG")
+    return png.getvalue()
+
+
+def write_sums(out: Path) -> None:
+    names = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "SHA256SUMS")
+    atomic_write_text(out / "SHA256SUMS", "".join(f"{sha256_file(out / n)}  {n}\n" for n in names))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nuwa.train.export", description=__doc__)
+    parser.add_argument("--run", type=Path, required=True, help="a finished transformer run_dir")
+    parser.add_argument("--tokenizer", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--val-shards", type=Path, default=None)
+    parser.add_argument("--name", default=f"nuwa-small-{DATASET_NAME}")
+    args = parser.parse_args(argv)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        meta = export_model(args.run, args.out, args.name)
+        if sha256_file(args.tokenizer) != meta["data"]["tokenizer_sha256"]:
+            raise CheckpointError(f"{args.tokenizer} is not the tokenizer of {args.run}'s shards")
+        with (
+            atomic_open(args.out / "tokenizer.safetensors", "wb") as f,
+            open(args.tokenizer, "rb") as src,
+        ):
+            shutil.copyfileobj(src, f)
+        training_curve(args.run / "log.csv", args.out / "training_curve.png")
+        write_sums(args.out)  # Pipeline.from_bundled checks the weights against it
+        metrics = {
+            "name": args.name,
+            "training": {k: meta[k] for k in ("batches", "optimizer_steps", "elapsed_s", "recipe")},
+            "run_eval": json.loads((args.run / "eval.json").read_text(encoding="utf-8")),
+            "samples_png": sample_grid(args.out, args.out / "samples.png"),
+        }
+        if args.val_shards:
+            metrics["heldout"] = heldout_fp16_vs_fp32(args.run, args.out, args.val_shards)
+        atomic_write_json(args.out / "metrics.json", metrics)
+        write_sums(args.out)
+    except (CheckpointError, ValueError, FileNotFoundError, KeyError) as err:
+        sys.exit(f"nuwa.train.export: error: {err}")
+    total = sum(p.stat().st_size for p in args.out.iterdir())
+    names = ", ".join(sorted(p.name for p in args.out.iterdir()))
+    print(f"wrote {args.out} ({total / 1e6:.1f} MB): {names}")
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    main()
