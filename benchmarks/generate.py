@@ -2,8 +2,9 @@
 
 The samples of a run are cut into global batches of ``batch_size`` (the last may be shorter)
 before anything runs; batch ``b`` is sampled with ``batch_seed(seed, stream, b)`` and is stored
-under a key over everything it depends on. A finished batch is never generated again, and
-batch ``b`` goes to rank ``b % world_size``, so one process and N ranks produce the same bytes.
+under a key over everything it depends on, the sampling code's hash included. A finished batch
+is never generated again, and batch ``b`` goes to rank ``b % world_size``, so one process and N
+ranks produce the same bytes.
 
 A "stream" is one kind of canvas a task generates: ``canvas`` (the task's canvas) and, for
 ``lhqc-t2i --x4``, ``x4`` (four times wider).
@@ -11,14 +12,17 @@ A "stream" is one kind of canvas a task generates: ``canvas`` (the task's canvas
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
+import nuwa
 from benchmarks.cache import SampleRef, SampleStore, digest
 from benchmarks.config import EvalConfig, crop, outpaint_amount, outpaint_regions
 from benchmarks.data import RealSet
@@ -26,6 +30,8 @@ from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError
 
 GENERATION_VERSION = 1  # bump when the batch key's meaning changes
+# Packages of nuwa that never run while sampling; every other nuwa source file is in the key.
+NOT_SAMPLING = ("data", "train", "conf")
 
 
 class Pipeline(Protocol):
@@ -85,6 +91,20 @@ def batch_seed(seed: int, stream: str, index: int) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") >> 1
 
 
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 over the sampling code (the nuwa sources outside data/ and train/): a generated
+    batch is only reused by the code that made it."""
+    root = Path(nuwa.__file__).parent
+    files = sorted(
+        p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in NOT_SAMPLING
+    )
+    hasher = hashlib.sha256()
+    for path in files:
+        hasher.update(f"{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
+    return hasher.hexdigest()
+
+
 def checkpoint_digest(pipeline: Pipeline) -> str:
     """One SHA-256 for a model's files: over the JSON {file: sha256} of all of them."""
     return digest(dict(pipeline.checkpoint_sha256))
@@ -121,6 +141,7 @@ def plan_batches(config: EvalConfig, real: RealSet, model_sha256: str) -> list[_
             key = digest(
                 {
                     "v": GENERATION_VERSION,
+                    "code": code_digest(),
                     "checkpoint": model_sha256,
                     "kind": config.kind,
                     "stream": asdict(stream),

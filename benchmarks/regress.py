@@ -4,13 +4,17 @@ Runs ``task`` in a small deterministic configuration (the bundled model unless `
 the embedded procedural set, surrogate Inception features and SWD, a fixed seed, 8 samples) and
 compares every metric with the accepted leaderboard row of the same configuration. It exits 1
 with a readable diff when one is worse by more than its tolerance, 2 when there is no accepted
-row (record one with ``--accept``), 0 otherwise. A few minutes on a 2-core CPU.
+row (record one with ``--accept``), 0 otherwise. A few minutes on a 2-core CPU. Every call
+starts from an empty folder under ``--out`` (no cached samples or features), so a change
+anywhere in sampling or evaluation shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.config import resolve_config
@@ -81,8 +85,10 @@ def regress(
     )
     setting = regression_setting("without text" if spec.kind == "outpaint" else "", n)
     identity = Identity(checkpoint=checkpoint, setting=setting)
+    out.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(dir=out, prefix=time.strftime("%Y%m%d-%H%M%S-")))
     outcome = evaluate(
-        spec, config, pipeline, out=out, table=None, identity=identity, progress=progress
+        spec, config, pipeline, out=fresh, table=None, identity=identity, progress=progress
     )
     report = format_outcome(outcome, None)
     rows = rows_from_results(outcome.results, outcome.path)

@@ -22,7 +22,7 @@ from benchmarks.cache import SampleStore, ValueCache, digest, list_hash
 from benchmarks.config import EvalConfig, changed_definition, describe_measured, run_setting
 from benchmarks.data import RealSet, prepare_real
 from benchmarks.distributed import Ranks
-from benchmarks.generate import Pipeline, checkpoint_digest, generate
+from benchmarks.generate import Pipeline, checkpoint_digest, code_digest, generate
 from benchmarks.grid import write_grid
 from benchmarks.metrics import (
     BETTER,
@@ -173,6 +173,7 @@ class _Run:
                 "run": config.to_dict(),
                 "model_id": pipeline.model_id,
                 "checkpoint_files": dict(pipeline.checkpoint_sha256),
+                "sampling_code_sha256": code_digest(),
                 "data_source": real.source,
                 "world_size": self.ranks.world_size,
                 "batch_seed": "int(sha256(f'{seed}/{stream}/{batch_index}')[:8 bytes]) >> 1",
