@@ -60,16 +60,21 @@ CHOICES = {  # feature kind -> (the paper's extractor, the surrogate)
 }
 
 
-def resolve_features(features: Features) -> tuple[Features, list[str]]:
-    """Registry names for "auto"/"paper"/"surrogate" choices, and a notice per surrogate that
-    "auto" picked because the paper's weights are not on this machine."""
+FEATURE_KIND = {"block_fid": "image", "block_fid_pooled": "image", "block_fid_x4": "image",
+                "is": "image", "clip_sim": "clip", "fvd": "video"}  # fmt: skip
+
+
+def resolve_features(features: Features, metrics: list[str]) -> tuple[Features, list[str]]:
+    """Registry names for "auto"/"paper"/"surrogate" choices, and a notice for each surrogate
+    that "auto" picked for one of ``metrics`` because the paper's weights are not here."""
+    used = {FEATURE_KIND[m] for m in metrics if m in FEATURE_KIND}
     resolved, notices = {}, []
     for kind, (paper, surrogate) in CHOICES.items():
         choice = getattr(features, kind)
         if choice == "auto":
             present = get_extractor_spec(paper).weights.find() is not None
             choice = paper if present else surrogate
-            if not present:
+            if not present and kind in used:
                 notices.append(
                     f"{kind} features: {surrogate} (the weights of {paper} are not on this "
                     "machine, see `nuwa-eval weights list`); these numbers are not paper-comparable"

@@ -233,7 +233,7 @@ def evaluate(
     identity, ranks = identity or Identity(), ranks or Ranks()
     show = progress and ranks.is_main
     _check_model(spec, config, pipeline)
-    features, notices = resolve_features(config.features)
+    features, notices = resolve_features(config.features, config.metrics)
     config = replace(config, features=features)
     for notice in notices if ranks.is_main else []:
         print(f"note: {notice}")
