@@ -1,142 +1,274 @@
 """Sampling cost versus canvas width: the Nearby Context Pool against full context, same run.
 
-    python -m benchmarks.perf.canvas_scaling [--preset small] [--rows 3] [--widths 4 8 16 32 64]
-        [--batch-sizes 1 8] [--device cpu|cuda] [--threads N] [--out FILE.json]
+    python -m benchmarks.perf.canvas_scaling [--preset small] [--widths 4 16 64 256] [--rows 1]
+        [--batch 1] [--device cpu|cuda] [--threads N] [--out-dir outputs/perf] [--quick]
 
-For each width it samples a ``rows x width`` patch canvas in omega order (column by column) twice
+For each width W it samples a ``rows x W`` patch canvas in omega order (column by column) twice
 with the same architecture: with the NCP at the preset's extent, and with a full-context baseline
-whose extent covers the whole canvas (every earlier patch is context, as in plain AR decoding of
-the whole image with a KV cache). It reports ms per patch (over the whole canvas and over its last
-column; on CPU also its process CPU time, steadier than wall time on a shared machine), the K/V
-cache size (pool + attention windows, exact from the tensors: CPU peak memory cannot be reset per
-run) and, on CUDA, the peak allocated memory. ``ratio`` = baseline / NCP time per patch of the last
-column (CPU time on CPU, wall time on CUDA). Then sampled tokens/s with the NCP at each batch
-size. Weights are random: cost does not depend on them.
+whose extent covers the whole canvas (every earlier patch is context: plain AR decoding of the
+whole image with a KV cache). Each (method, width) runs in its own subprocess, so its peak RSS
+(``VmHWM``, reset after the warm-up where the kernel allows) and, on CUDA, its peak allocated GPU
+memory belong to that run alone. Per run it reports ms per patch (the median over the canvas's
+patches, process CPU time on CPU and wall time on CUDA; small canvases are sampled several times
+so every width times at least ``--min-patches`` patches), the most keys any query attended to and
+the pool occupancy (both counted, not timed), the K/V cache bytes (pool + attention windows) and
+the peak memory. Weights are random: cost does not depend on them.
+
+Goals (issue 8): NCP ms/patch at the widest canvas within 1.15x of the narrowest, and peak memory
+within 1.1x. The full-context columns show the growth that the NCP avoids.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import time
-from dataclasses import replace
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
-from nuwa.adc import make_plan
-from nuwa.io import atomic_write_json
-from nuwa.layout import PatchGrid
-from nuwa.model import Nuwa, preset
-from nuwa.sampling import sample
+from benchmarks.perf.common import (
+    DEFAULT_OUT,
+    build_model,
+    per_patch,
+    plot,
+    run_info,
+    set_threads,
+    strip_plan,
+    timed_sample,
+    write_json,
+)
+from nuwa.model import preset
+from nuwa.model.blocks import attention_probe
 
-PROMPT = "a mountain lake under a cloudy sky"
+NAME = "canvas_scaling"
+METHODS = ("ncp", "full_context")
+MEMORY_LABELS = {"peak_rss_mb": "peak RSS (MB)", "peak_gpu_mb": "peak GPU memory (MB)"}
 
 
-def run_canvas(model: Nuwa, rows: int, cols: int, batch: int = 1) -> dict:
-    """Sample one ``rows x cols`` canvas: per-patch wall and process-CPU times, cache and memory."""
-    device = model.tok_emb.weight.device
-    plan = make_plan(PatchGrid(rows, cols), model.extent, "omega")
-    text = [PROMPT] * batch if model.text is not None else None
-    stamps: list[tuple[float, float]] = []
-    stats: dict = {}
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def memory_kib() -> tuple[int, int]:
+    """``(current RSS, peak RSS)`` of this process in KiB (Linux ``/proc``; else peak twice)."""
+    try:
+        fields = dict(
+            line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
+        )
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    except (OSError, KeyError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak //= 1024 if sys.platform == "darwin" else 1  # bytes on macOS, KiB on Linux
+        return peak, peak
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0); False if not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(
+    preset: str,
+    method: str,
+    rows: int,
+    cols: int,
+    batch: int = 1,
+    device: str = "cpu",
+    dtype: str = "float32",
+    min_patches: int = 16,
+) -> dict:
+    """Sample a ``rows x cols`` canvas with ``method``; costs, counted invariants and memory."""
+    extent = {} if method == "ncp" else {"extent": (rows - 1, cols - 1, 0)}
+    model = build_model(preset, device, **extent).to(getattr(torch, dtype))
+    timed_sample(model, strip_plan(rows, 2, model), batch)  # warm-up: kernels, allocator
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
-
-    def on_patch(patch: int, tokens: torch.Tensor) -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        stamps.append((time.perf_counter(), time.process_time()))
-
-    start = (time.perf_counter(), time.process_time())
-    sample(
-        model,
-        plan,
-        text=text,
-        batch_size=batch,
-        top_k=100,
-        seed=0,
-        progress=False,
-        on_patch=on_patch,
-        stats=stats,
-    )
-    n, (wall, cpu) = len(stamps), stamps[-1]
-    (last_wall, last_cpu) = stamps[-rows - 1]  # the last column's patches are the final `rows`
+    peak_reset = reset_peak_rss()
+    rss_before, _ = memory_kib()
+    plan = strip_plan(rows, cols, model)
+    repeats = math.ceil(min_patches / plan.num_steps)
+    times, runs = [], []
+    with attention_probe() as calls:
+        for _ in range(repeats):
+            runs.append(timed_sample(model, plan, batch))
+            times += per_patch(runs[-1])
+    _, rss_peak = memory_kib()
+    stats = runs[-1]["stats"]
+    clock = [t.seconds(device) for t in times]
     return {
-        "patches": n,
-        "ms_per_patch": 1000 * (wall - start[0]) / n,
-        "ms_per_patch_last_column": 1000 * (wall - last_wall) / rows,
-        "cpu_ms_per_patch_last_column": 1000 * (cpu - last_cpu) / rows,
-        "tokens_per_s": batch * n * model.tokens_per_patch / (wall - start[0]),
+        "method": method,
+        "cols": cols,
+        "patches": plan.num_steps,
+        "repeats": repeats,
+        "ms_per_patch": 1000 * statistics.median(clock),
+        "ms_per_patch_mean": 1000 * statistics.fmean(clock),
+        "ms_per_patch_wall_median": 1000 * statistics.median(t.wall for t in times),
+        "keys_per_query_max": max(keys for _, keys in calls),
         "pool_capacity": stats["capacity"],
+        "pool_peak_occupancy": stats["peak_occupancy"],
         "cache_mb": stats["cache_bytes"] / 2**20,
-        "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+        "peak_rss_mb": rss_peak / 1024,
+        "rss_before_sampling_mb": rss_before / 1024,
+        "sampling_rss_growth_mb": (rss_peak - rss_before) / 1024,
+        "peak_rss_reset_after_warmup": peak_reset,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
     }
+
+
+def measure_in_subprocess(spec: dict, threads: int | None) -> dict:
+    """:func:`measure` in a fresh interpreter, so peak memory is this run's alone."""
+    command = [sys.executable, "-m", "benchmarks.perf.canvas_scaling", "--worker", json.dumps(spec)]
+    if threads:
+        command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"canvas_scaling worker {spec} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--widths", type=int, nargs="+", default=[4, 16, 64, 256])
+    parser.add_argument("--rows", type=int, default=1, help="canvas height in patches")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--min-patches", type=int, default=16, help="per width, by repeating")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bf16 on CUDA")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--in-process", action="store_true", help="no subprocess per run")
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    parser.add_argument("--quick", action="store_true", help="widths 4 16 64")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> dict:
+    set_threads(args.threads)
+    if args.quick:
+        args.widths = [w for w in args.widths if w <= 64] or args.widths[:1]
+    dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    clock = "wall" if args.device.startswith("cuda") else "process CPU"
+    print(
+        f"canvas scaling: preset {args.preset}, {args.rows} x W patches, batch {args.batch},"
+        f" {args.device} {dtype}, threads {torch.get_num_threads()}; ms/patch = median {clock}"
+        " time over the canvas's patches; peak MB = peak "
+        + ("GPU memory allocated" if args.device.startswith("cuda") else "process RSS")
+    )
+    part = "{:>9} {:>7} {:>5} {:>9} {:>9}"
+    print(f"{'':>5} | {'NCP':^43} | {'full context':^43} |")
+    names = ("ms/patch", "keys/q", "pool", "cache MB", "peak MB")
+    print(f"{'cols':>5} | {part.format(*names)} | {part.format(*names)} | full/NCP")
+    rows = []
+    for cols in args.widths:
+        row = {"cols": cols}
+        for method in METHODS:
+            spec = dict(
+                preset=args.preset, method=method, rows=args.rows, cols=cols, batch=args.batch,
+                device=args.device, dtype=dtype, min_patches=args.min_patches,
+            )  # fmt: skip
+            row[method] = (
+                measure(**spec) if args.in_process else measure_in_subprocess(spec, args.threads)
+            )
+        row["full_over_ncp"] = row["full_context"]["ms_per_patch"] / row["ncp"]["ms_per_patch"]
+        rows.append(row)
+        cells = [f"{cols:>5}"]
+        for method in METHODS:
+            r = row[method]
+            peak = r["peak_gpu_mb"] if r["peak_gpu_mb"] is not None else r["peak_rss_mb"]
+            cells.append(
+                f"| {r['ms_per_patch']:>9.1f} {r['keys_per_query_max']:>7} {r['pool_capacity']:>5}"
+                f" {r['cache_mb']:>9.2f} {peak:>9.0f}"
+            )
+        print(" ".join([*cells, f"| {row['full_over_ncp']:>8.2f}"]))
+    summary = summarise(rows)
+    for line in summary["lines"]:
+        print(line)
+    payload = {
+        "benchmark": NAME,
+        "preset": args.preset,
+        "config": preset(args.preset).to_dict(),
+        "canvas_rows": args.rows,
+        "batch": args.batch,
+        "dtype": dtype,
+        "clock": clock,
+        **run_info(args, args.device),
+        "widths": rows,
+        "summary": {k: v for k, v in summary.items() if k != "lines"},
+    }
+    path = write_json(args.out_dir, NAME, payload)
+    write_plot(path.with_suffix(".png"), rows, args)
+    print(f"wrote {path} and {path.with_suffix('.png')}")
+    return payload
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Widest-vs-narrowest ratios of the NCP (the goals) and of the baseline."""
+    narrow, wide = rows[0], rows[-1]
+    out: dict = {"narrow_cols": narrow["cols"], "wide_cols": wide["cols"], "lines": []}
+    memory_key = "peak_gpu_mb" if wide["ncp"]["peak_gpu_mb"] is not None else "peak_rss_mb"
+    for method in METHODS:
+        time_ratio = wide[method]["ms_per_patch"] / narrow[method]["ms_per_patch"]
+        memory_ratio = wide[method][memory_key] / narrow[method][memory_key]
+        out[method] = {"ms_per_patch_ratio": time_ratio, f"{memory_key}_ratio": memory_ratio}
+        goals = " (goals <= 1.15 and <= 1.10)" if method == "ncp" else ""
+        out["lines"].append(
+            f"{method}: {wide['cols']} vs {narrow['cols']} columns: ms/patch x{time_ratio:.2f},"
+            f" {memory_key} x{memory_ratio:.2f}{goals}"
+        )
+    return out
+
+
+def write_plot(path: Path, rows: list[dict], args: argparse.Namespace) -> None:
+    cols = [r["cols"] for r in rows]
+
+    def series(key: str) -> dict:
+        names = {"ncp": "NCP", "full_context": "full context"}
+        return {names[m]: (cols, [r[m][key] for r in rows]) for m in METHODS}
+
+    memory_key = "peak_gpu_mb" if rows[0]["ncp"]["peak_gpu_mb"] is not None else "peak_rss_mb"
+    plot(
+        path,
+        [
+            {
+                "x": "canvas width (patches)",
+                "y": "ms per patch",
+                "logx": True,
+                "logy": True,
+                "series": series("ms_per_patch"),
+            },
+            {
+                "x": "canvas width (patches)",
+                "y": memory_key.replace("_", " "),
+                "logx": True,
+                "series": series(memory_key),
+            },
+            {
+                "x": "canvas width (patches)",
+                "y": "keys per query (max)",
+                "logx": True,
+                "logy": True,
+                "series": series("keys_per_query_max"),
+            },
+        ],  # fmt: skip
+        f"1 x W canvases, NCP vs full context ({args.preset}, batch {args.batch}, {args.device})",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--rows", type=int, default=3)
-    parser.add_argument("--widths", type=int, nargs="+", default=[4, 8, 16, 32, 64])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--throughput-cols", type=int, default=4)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--out", help="also write the results as JSON here")
+    add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    torch.manual_seed(0)
-    cfg = preset(args.preset)
-    model = Nuwa(cfg).to(args.device).eval()
-    run_canvas(model, args.rows, 3)  # warm-up
-    print(
-        f"preset {args.preset}: {cfg.n_layer}L d{cfg.d_model}, {cfg.tokens_per_patch} tokens/patch,"
-        f" extent {cfg.extent}, rows {args.rows}, device {args.device},"
-        f" threads {torch.get_num_threads()}"
-    )
-    # On a shared CPU, process CPU time is steadier than wall time, so the ratio uses it there.
-    timer = "ms_per_patch_last_column" if args.device == "cuda" else "cpu_ms_per_patch_last_column"
-    header = ("cols", "NCP ms/patch", "last col", "(cpu)", "cache MB")
-    header += ("full ms/patch", "last col", "(cpu)", "cache MB", "ratio")
-    print(("{:>5} " + "{:>13} " * 9).format(*header))
-    scaling = []
-    for cols in args.widths:
-        ncp = run_canvas(model, args.rows, cols)
-        full_cfg = replace(cfg, extent=(args.rows - 1, cols - 1, 0))
-        full = run_canvas(Nuwa(full_cfg).to(args.device).eval(), args.rows, cols)
-        ratio = full[timer] / ncp[timer]
-        scaling.append({"cols": cols, "ncp": ncp, "full_context": full, "ratio": ratio})
-        cells = [f"{cols:>5}"]
-        for run in (ncp, full):
-            cells += [f"{run[k]:>13.1f}" for k in ("ms_per_patch", "ms_per_patch_last_column")]
-            cells += [f"{run['cpu_ms_per_patch_last_column']:>13.1f}", f"{run['cache_mb']:>13.2f}"]
-        print(" ".join([*cells, f"{ratio:>13.2f}"]))
-    throughput = []
-    for batch in args.batch_sizes:
-        run = run_canvas(model, args.rows, args.throughput_cols, batch)
-        throughput.append({"batch": batch, **run})
-        print(
-            f"batch {batch}: {run['tokens_per_s']:.0f} sampled tokens/s "
-            f"({args.rows}x{args.throughput_cols} patches, NCP)"
-        )
-    if args.out:
-        atomic_write_json(
-            args.out,
-            {
-                "preset": args.preset,
-                "config": cfg.to_dict(),
-                "rows": args.rows,
-                "device": args.device,
-                "platform": platform.platform(),
-                "threads": torch.get_num_threads(),
-                "torch": torch.__version__,
-                "scaling": scaling,
-                "throughput": throughput,
-            },
-        )
+    if args.worker:
+        set_threads(args.threads)
+        print(json.dumps(measure(**json.loads(args.worker))))
+        return
+    run(args)
 
 
 if __name__ == "__main__":

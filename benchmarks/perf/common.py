@@ -1,0 +1,196 @@
+"""Shared pieces of the perf scripts: timers, timed sampling, run metadata, output files, plots.
+
+Times are taken two ways: wall time and *process CPU time*. On a shared, loaded CPU the wall time
+of a single-threaded run includes the time other jobs held the core, while its CPU time does not,
+so the CPU scripts compute their ratios from CPU time (with ``--threads 1`` CPU time equals the
+work done; with more threads it also counts OpenMP spin-waits). On CUDA they use wall time after a
+device synchronise, since the work happens on the GPU.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nuwa.adc import ExtentWarning, Plan, make_plan
+from nuwa.checkpoint import git_commit
+from nuwa.io import atomic_write_bytes, atomic_write_json
+from nuwa.layout import PatchGrid
+from nuwa.model import Nuwa, preset
+from nuwa.sampling import sample
+
+PROMPT = "a mountain lake under a cloudy sky"
+DEFAULT_OUT = Path("outputs/perf")
+
+
+@dataclass
+class Stamp:
+    """A point in time on both clocks (seconds)."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def now(cls, device: torch.device | str = "cpu") -> Stamp:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        return cls(time.perf_counter(), time.process_time())
+
+    def __sub__(self, other: Stamp) -> Stamp:
+        return Stamp(self.wall - other.wall, self.cpu - other.cpu)
+
+    def seconds(self, device: torch.device | str) -> float:
+        """The clock a ratio should use on ``device``: wall on CUDA, process CPU time on CPU."""
+        return self.wall if torch.device(device).type == "cuda" else self.cpu
+
+
+def timed(
+    fn: Callable[[], object], repeats: int, device: torch.device | str = "cpu", rounds: int = 3
+) -> Stamp:
+    """Per-call time of ``fn``: the best of ``rounds`` rounds of ``repeats`` calls, after one
+    warm-up call (best-of, because a shared machine only ever adds time)."""
+    fn()
+    best = Stamp(float("inf"), float("inf"))
+    for _ in range(rounds):
+        start = Stamp.now(device)
+        for _ in range(repeats):
+            fn()
+        elapsed = Stamp.now(device) - start
+        best = Stamp(min(best.wall, elapsed.wall / repeats), min(best.cpu, elapsed.cpu / repeats))
+    return best
+
+
+def per_patch(run: dict, first: int = 0) -> list[Stamp]:
+    """Time of each patch from index ``first`` on, from a :func:`timed_sample` run."""
+    stamps = [run["start"], *run["stamps"]]
+    return [stamps[i + 1] - stamps[i] for i in range(first, len(stamps) - 1)]
+
+
+def best(times: list[Stamp]) -> Stamp:
+    """Fastest of ``times`` on each clock."""
+    return Stamp(min(t.wall for t in times), min(t.cpu for t in times))
+
+
+def mean(times: list[Stamp]) -> Stamp:
+    """Mean of ``times`` on each clock."""
+    return Stamp(sum(t.wall for t in times) / len(times), sum(t.cpu for t in times) / len(times))
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's CPU threads when given; returns the count in use."""
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def build_model(name: str, device: str, seed: int = 0, **overrides) -> Nuwa:
+    """A randomly initialised preset in eval mode (cost does not depend on the weights)."""
+    torch.manual_seed(seed)
+    return Nuwa(preset(name, **overrides)).to(device).eval()
+
+
+def strip_plan(rows: int, cols: int, model: Nuwa) -> Plan:
+    """The omega plan of a ``rows x cols`` canvas at the model's extent.
+
+    The extent reaching past a 1-row canvas is expected here, so its warning is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtentWarning)
+        return make_plan(PatchGrid(rows, cols), model.extent, "omega")
+
+
+def timed_sample(model: Nuwa, plan: Plan, batch: int, top_k: int | None = 100) -> dict:
+    """Sample ``plan`` once; returns per-patch end stamps (``stamps[i]`` after patch ``i``).
+
+    Returns ``{"start": Stamp, "stamps": [Stamp] * N, "stats": sample()'s stats}``.
+    """
+    device = model.tok_emb.weight.device
+    text = [PROMPT] * batch if model.text is not None else None
+    stamps: list[Stamp] = []
+    stats: dict = {}
+    start = Stamp.now(device)
+    sample(
+        model,
+        plan,
+        text=text,
+        batch_size=batch,
+        top_k=top_k,
+        seed=0,
+        progress=False,
+        on_patch=lambda patch, tokens: stamps.append(Stamp.now(device)),
+        stats=stats,
+    )
+    return {"start": start, "stamps": stamps, "stats": stats}
+
+
+def run_info(args, device: str) -> dict:
+    """Metadata every results file carries."""
+    info = {
+        "device": device,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "git_commit": git_commit(),
+        "argv": {k: v for k, v in vars(args).items() if k != "func"},
+    }
+    if torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def write_json(out_dir: str | Path, name: str, payload: dict) -> Path:
+    """Atomically write ``payload`` as ``out_dir/name.json``; returns the path."""
+    path = Path(out_dir) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, payload)
+    return path
+
+
+def plot(
+    path: str | Path,
+    panels: list[dict],
+    title: str,
+) -> Path:
+    """Write a PNG with one subplot per panel.
+
+    Each panel: ``{"x": label, "y": label, "series": {name: (xs, ys)}, "logx": bool,
+    "logy": bool}``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for name, (xs, ys) in panel["series"].items():
+            ax.plot(xs, ys, marker="o", label=name)
+        if panel.get("logx"):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted({x for xs, _ in panel["series"].values() for x in xs}))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+        if panel.get("logy"):
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlabel(panel["x"])
+        ax.set_ylabel(panel["y"])
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
+    plt.close(fig)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, png.getvalue())
+    return path
