@@ -23,6 +23,7 @@ from nuwa.checkpoint import CheckpointError
 from nuwa.data.shards import run_tokenize
 from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa, count_parameters, preset
+from nuwa.model.checkpoint import load_model
 from nuwa.tokenizer import build_vqgan, save_tokenizer
 from nuwa.train.batches import Batch
 from nuwa.train.cli import CONFIG_DIR
@@ -147,8 +148,6 @@ def test_resume_after_a_kill_continues_with_identical_losses(shards, tmp_path, m
 
     assert logged_losses(tmp_path / "killed") == logged_losses(tmp_path / "straight")
     assert len(logged_losses(tmp_path / "killed")) == 4
-    from nuwa.model.checkpoint import load_model
-
     a = load_model(tmp_path / "straight" / "model.safetensors").state_dict()
     b = load_model(tmp_path / "killed" / "model.safetensors").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -234,3 +233,13 @@ def test_bf16_autocast_path_trains(shards, tmp_path, loss):
     losses = trainer.train_one(0)
     assert len(losses) == (4 if loss == "patch" else 1)
     assert all(math.isfinite(v) for v in losses)
+
+
+def test_init_starts_from_trained_weights_and_checks_the_config(shards, tmp_path):
+    Trainer(config(shards, tmp_path / "first", "model.batches=1")).run()
+    weights = tmp_path / "first" / "model.safetensors"
+    second = Trainer(config(shards, tmp_path / "second", f"init={weights}"))
+    trained = load_model(weights).state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in second.model.state_dict().items())
+    with pytest.raises(CheckpointError, match="does not match the config"):
+        Trainer(config(shards, tmp_path / "third", f"init={weights}", "ablation=pos_emb_post"))

@@ -2,6 +2,7 @@
 
     nuwa-data tokenize --tokenizer TOK --source procedural:4096 --size 512 --out shards/train
     nuwa-train stage=transformer model=small shards=shards/train [val_shards=...] [ablation=...]
+        [init=model.safetensors]                  # start from trained weights (fine-tune)
     torchrun --nproc_per_node=8 -m nuwa.train stage=transformer model=paper-base shards=...
 
 Each example draws one of the four orders; render-and-optimize (paper Algorithm 1) takes one
@@ -40,7 +41,7 @@ from nuwa.data.shards import TokenShards
 from nuwa.io import atomic_write_json, sha256_file
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa
-from nuwa.model.checkpoint import save_model
+from nuwa.model.checkpoint import load_model, save_model
 from nuwa.sampling import sample
 from nuwa.tokenizer import load_tokenizer
 from nuwa.train.batches import Batch, ShardBatches, mix
@@ -90,6 +91,9 @@ class Trainer:
             )
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = Nuwa(self.model_cfg).to(self.device)
+        if cfg.get("init"):  # a resumed run overwrites these with its checkpoint
+            start = load_model(cfg.init, self.model_cfg)
+            self.model.load_state_dict(start.state_dict())
         self.grid = PatchGrid(r.canvas[0], r.canvas[1], r.frames)
         self.plans = {o: make_plan(self.grid, self.model.extent, o) for o in r.orders}
         self.layout = Layout(self.model_cfg.patch_size)
