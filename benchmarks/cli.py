@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import leaderboard.cli
 from benchmarks import ablations, harness, regress, reproduce
+from benchmarks.perf import runner as perf
 from evaluation import weights_cli
 from evaluation.errors import EvaluationError
 
@@ -25,6 +26,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "ablations": (ablations.add_arguments, ablations.run),
     "regress": (regress.add_arguments, regress.run),
     "leaderboard": (harness.add_leaderboard_arguments, leaderboard.cli.run),
+    "perf": (perf.add_arguments, perf.run),
 }
 
 

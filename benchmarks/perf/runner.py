@@ -1,0 +1,181 @@
+"""`nuwa-eval perf [--quick]`: run every perf script, then print issue 8's goals against results.
+
+Each script runs in its own subprocess (its own peak memory and thread pool; one failing does not
+stop the others), writes its JSON (and PNG) into ``--out-dir`` and prints its own table. The runner
+then reads those JSON files, prints one line per goal with the measured value, and writes
+``perf_summary.json``. Exit status: 0 when every script ran, 1 when one failed (goals missed are
+reported, not errors: these are measurements).
+
+On CPU the default is one thread: on a shared machine the process CPU time of one thread is the
+clock other jobs distort least, and each script compares against its baseline at the same
+thread count anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchmarks.perf.common import DEFAULT_OUT, write_json
+
+
+@dataclass(frozen=True)
+class Script:
+    module: str
+    result: str  # JSON file name inside --out-dir
+    quick: tuple[str, ...] = ("--quick",)
+    owns_out_dir: bool = True  # takes --out-dir, --device, --preset (else only --out FILE)
+    takes_threads: bool = True
+
+
+def scripts(preset: str) -> dict[str, Script]:
+    """The perf scripts in run order, keyed by name."""
+    return {
+        "canvas_scaling": Script("benchmarks.perf.canvas_scaling", "canvas_scaling.json"),
+        "sampling_throughput": Script(
+            "benchmarks.perf.sampling_throughput", "sampling_throughput.json"
+        ),
+        "sliding_window": Script("benchmarks.perf.sliding_window", "sliding_window.json"),
+        "training_throughput": Script(
+            "benchmarks.perf.training_throughput",
+            f"training_throughput_{preset}.json",
+            quick=("--batches", "1", "--batch-size", "4", "--canvas", "2", "2"),
+        ),
+        "metric_throughput": Script(
+            "benchmarks.perf.metric_throughput",
+            "metric_throughput.json",
+            quick=("--images", "8", "--repeats", "1"),
+            owns_out_dir=False,
+            takes_threads=False,
+        ),
+    }
+
+
+def command(script: Script, args: argparse.Namespace, out_dir: Path) -> list[str]:
+    """The ``python -m`` command line of one script under the runner's options."""
+    argv = [sys.executable, "-m", script.module]
+    if script.owns_out_dir:  # the model scripts
+        argv += ["--out-dir", str(out_dir), "--device", args.device, "--preset", args.preset]
+    else:
+        argv += ["--out", str(out_dir / script.result)]
+    if script.takes_threads and args.threads:
+        argv += ["--threads", str(args.threads)]
+    return argv + list(script.quick if args.quick else ())
+
+
+def goals(out_dir: Path, preset: str) -> list[dict]:
+    """Issue 8's goals, each with the measured value read back from the scripts' JSON files."""
+    found = {}
+    for name, script in scripts(preset).items():
+        path = out_dir / script.result
+        found[name] = json.loads(path.read_text()) if path.is_file() else None
+    rows: list[dict] = []
+
+    def goal(text: str, value: float | None, target: float, higher_is_better: bool) -> None:
+        met = None if value is None else (value >= target if higher_is_better else value <= target)
+        rows.append({"goal": text, "value": value, "target": target, "met": met})
+
+    canvas = found["canvas_scaling"]
+    if canvas:
+        s = canvas["summary"]
+        wide, narrow = s["wide_cols"], s["narrow_cols"]
+        memory = next(k for k in s["ncp"] if k.endswith("_ratio") and k != "ms_per_patch_ratio")
+        goal(
+            f"NCP ms/patch, {wide} vs {narrow} cols (x)",
+            s["ncp"]["ms_per_patch_ratio"],
+            1.15,
+            False,
+        )
+        goal(f"NCP {memory[:-6]}, {wide} vs {narrow} cols (x)", s["ncp"][memory], 1.10, False)
+    window = found["sliding_window"]
+    if window:
+        for row in window["rows"]:
+            target = {8: 50.0, 32: 100.0}.get(row["batch"])
+            if target:
+                goal(
+                    f"NCP over sliding window, batch {row['batch']} (x)",
+                    row["speedup"],
+                    target,
+                    True,
+                )
+    sampling = found["sampling_throughput"]
+    if sampling:
+        for row in sampling["rows"]:
+            goal(f"sampling / weight roofline, batch {row['batch']}", row["ratio"], 0.60, True)
+    training = found["training_throughput"]
+    if training:
+        clock = training["clock"]
+        for row in training["rows"]:
+            if row["loss"] == "patch":
+                goal("training MFU, render-and-optimize", row["mfu"][clock], 0.50, True)
+    metric = found["metric_throughput"]
+    if metric:
+        goal(
+            "feature extraction, ours / clean-fid (x)",
+            metric["ratio_features_ours_over_cleanfid"],
+            1.0,
+            True,
+        )
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Run every perf script (canvas scaling, sampling, sliding window, training, metrics)."""
+    names = list(scripts("small"))
+    parser.add_argument("--quick", action="store_true", help="smaller runs of every script")
+    parser.add_argument(
+        "--only", nargs="+", choices=names, metavar="NAME", help=f"run just these: {names}"
+    )
+    parser.add_argument("--preset", default="small", help="model preset of the model scripts")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads per script (default on CPU: 1)")
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the scripts, print the goals table; 0 if every script ran, else 1."""
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.threads is None and not args.device.startswith("cuda"):
+        args.threads = 1
+    env = dict(os.environ)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)  # for scripts without --threads
+    selected = {k: v for k, v in scripts(args.preset).items() if not args.only or k in args.only}
+    status = {}
+    for name, script in selected.items():
+        print(f"\n=== {name} ===", flush=True)
+        start = time.perf_counter()
+        (out_dir / script.result).unlink(missing_ok=True)  # a failed run must not show old results
+        code = subprocess.run(command(script, args, out_dir), env=env).returncode
+        status[name] = {"exit_code": code, "seconds": time.perf_counter() - start}
+        if code != 0:
+            print(f"nuwa-eval perf: {name} failed with exit code {code}", file=sys.stderr)
+    rows = goals(out_dir, args.preset)
+    print("\n=== goals (issue 8) ===")
+    for row in rows:
+        mark = {True: "met", False: "NOT met", None: "n/a"}[row["met"]]
+        value = "-" if row["value"] is None else f"{row['value']:.2f}"
+        print(f"{row['goal']:<48} {value:>8}  target {row['target']:<6} {mark}")
+    summary = {"quick": args.quick, "device": args.device, "threads": args.threads,
+               "scripts": status, "goals": rows}  # fmt: skip
+    print(f"wrote {write_json(out_dir, 'perf_summary', summary)}")
+    return 0 if all(s["exit_code"] == 0 for s in status.values()) else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
