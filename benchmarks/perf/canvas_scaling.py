@@ -244,7 +244,7 @@ def write_plot(path: Path, rows: list[dict], args: argparse.Namespace) -> None:
             },
             {
                 "x": "canvas width (patches)",
-                "y": memory_key.replace("_", " "),
+                "y": MEMORY_LABELS[memory_key],
                 "logx": True,
                 "series": series(memory_key),
             },
@@ -255,7 +255,7 @@ def write_plot(path: Path, rows: list[dict], args: argparse.Namespace) -> None:
                 "logy": True,
                 "series": series("keys_per_query_max"),
             },
-        ],  # fmt: skip
+        ],
         f"1 x W canvases, NCP vs full context ({args.preset}, batch {args.batch}, {args.device})",
     )
 

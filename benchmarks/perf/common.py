@@ -168,7 +168,7 @@ def plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FormatStrFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
@@ -180,7 +180,10 @@ def plot(
             ax.xaxis.set_major_formatter(ScalarFormatter())
         if panel.get("logy"):
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ys = [y for _, values in panel["series"].values() for y in values]
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            if max(ys) < 10 * min(ys):  # under a decade: label the minor ticks too
+                ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
         ax.set_xlabel(panel["x"])
         ax.set_ylabel(panel["y"])
         ax.grid(True, alpha=0.3)

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> dict:
                 "logx": True,
                 "series": {"NCP over sliding window": (batches, [r["speedup"] for r in rows])},
             },
-        ],  # fmt: skip
+        ],
         f"Sliding window ({model.cfg.patch_size}x{model.cfg.patch_size}) vs NCP"
         f" ({args.preset}, {args.device})",
     )
