@@ -96,6 +96,11 @@ class ContextPool:
         self.kv[layer, 0, self.slot, :, :, start:end] = k.detach()
         self.kv[layer, 1, self.slot, :, :, start:end] = v.detach()
 
+    def slot_view(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """K and V storage ``[B, H, T, D]`` of the step in progress: views to write into in place
+        (token by token while sampling; no detach, so write only tensors without a graph)."""
+        return self.kv[layer, 0, self.slot], self.kv[layer, 1, self.slot]
+
     def gather(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Context K and V of the step in progress, each ``[B, H, N_c * T, D]`` in plan order."""
         kv = self.kv[layer].index_select(1, self.context_slots)

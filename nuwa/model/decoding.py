@@ -22,7 +22,8 @@ class PatchDecoder:
 
     Position ``0`` feeds BOS and position ``i`` feeds token ``i - 1``; the logits of position
     ``i < T`` predict token ``i``. Feeding position ``T`` (the last token) stores its K/V and its
-    logits are unused; ``end`` then closes the step in the pool.
+    logits are unused; ``end`` then closes the step in the pool. K/V go into the attention window
+    and the pool slot in place, so run it without gradients (``sample`` uses inference mode).
     """
 
     def __init__(self, model: Nuwa, pool: ContextPool, text: TextStates | None = None) -> None:
@@ -33,6 +34,8 @@ class PatchDecoder:
         batch, head_dim = pool.kv.shape[3], cfg.d_model // cfg.n_head
         width = pool.plan.max_context * self.t + self.t + 1
         self.window = pool.kv.new_empty(cfg.n_layer, 2, batch, cfg.n_head, width, head_dim)
+        self.keys, self.values = self.window.unbind(1)  # per layer [B, H, width, D] views
+        self.own: list[tuple[torch.Tensor, torch.Tensor]] = []  # the step's pool slot per layer
         self.bias = pool.kv.new_empty(
             cfg.n_layer, cfg.n_head, 1, width if cfg.pos_emb == "post" else 0
         )
@@ -78,8 +81,9 @@ class PatchDecoder:
                 bias = self.bias[layer, :, 0]
                 bias[:, : self.front] = attn.logit_pos(offsets).repeat_interleave(self.t, 1)
                 bias[:, self.front :] = attn.logit_pos(self.centre)
-            self.window[layer, 0, :, :, : self.front] = k_ctx
-            self.window[layer, 1, :, :, : self.front] = v_ctx
+            self.keys[layer][:, :, : self.front] = k_ctx
+            self.values[layer][:, :, : self.front] = v_ctx
+        self.own = [self.pool.slot_view(layer) for layer in range(len(self.model.blocks))]
 
     def feed(self, position: int, token: torch.Tensor | None) -> torch.Tensor:
         """Feed BOS (``position 0``, ``token None``) or ``token [B]`` at ``position 1..T``.
@@ -95,9 +99,11 @@ class PatchDecoder:
 
         def attend_fn(attn, q, k, v):
             layer = attn.layer
-            keys, values = self.window[layer, :, :, :, :end].unbind(0)
-            if position > 0:
-                self.pool.write(layer, k, v, start=position - 1)
+            keys, values = self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+            if position > 0:  # NCP.Add, one token at a time (BOS stays private)
+                own_k, own_v = self.own[layer]
+                own_k[:, :, position - 1 : position] = k
+                own_v[:, :, position - 1 : position] = v
             if attn.pos_emb == "pre":
                 torch.add(k, self.centre_k[layer], out=keys[:, :, -1:])
             else:
