@@ -10,12 +10,14 @@ optimizer step per patch (``nuwa.train.objective``). Writes to ``run_dir``:
 
 * ``last.safetensors``: the full training state; a rerun with the same settings resumes from it
   and continues exactly (every batch is a pure function of the seed and its index).
-* ``model.safetensors``: the weights alone (EMA when on) for ``nuwa.model.checkpoint.load_model``.
+* ``model.safetensors``: the weights alone for ``nuwa.model.checkpoint.load_model``: the EMA
+  when on, or the raw weights if their held-out loss is lower.
 * ``log.csv``: batch, optimizer step, loss, lr, tokens/s, MFU and training seconds (grids and
   checkpoints excluded), also printed to stdout.
 * ``samples/batch_*.png``: rows of data canvases, text-to-image samples with their captions,
   and right-outpainting of the data's left half.
-* ``eval.json``: held-out loss (``val_shards``) of the raw and the EMA weights.
+* ``eval.json``: held-out loss (``val_shards``) of the raw and the EMA weights, and which was
+  exported.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class Trainer:
             lr=r.lr,
             betas=tuple(r.betas),
             weight_decay=r.weight_decay,
+            foreach=True,  # one kernel per op over all tensors: 31 -> 23 ms/step for `small` on CPU
         )
         self.ema = None
         if r.ema_decay > 0 and not self.sharded:
@@ -324,26 +327,28 @@ class Trainer:
     # ------------------------------------------------------------------ outputs
 
     def finish(self) -> None:
-        """Export the weights (EMA if on), write the final sample grid and the held-out loss."""
-        raw = self._gathered(self.model)
-        ema = self._gathered(self.ema.module) if self.ema is not None else None
+        """Export the weights, write the held-out loss and the final sample grid.
+
+        The export is the EMA (when on), unless ``val_shards`` are given and the raw weights have
+        the lower held-out loss there; ``eval.json`` records both and the choice.
+        """
+        candidates = {"raw": self._gathered(self.model)}
+        if self.ema is not None:
+            candidates["ema"] = self._gathered(self.ema.module)
         if not self.dist.is_main:
             return
-        final = ema or raw
-        save_model(
-            final, self.run_dir / "model.safetensors", self._export_metadata(ema is not None)
-        )
         report = {"batches": self.recipe.batches, "optimizer_steps": self.optimizer_steps}
+        chosen = "ema" if "ema" in candidates else "raw"
         if self.cfg.get("val_shards") and self.model_cfg.local_decoder == "ar":
             val = TokenShards(self.cfg.val_shards)
-            report["raw"] = heldout_loss(raw, val, self.plans)
-            if ema is not None:
-                report["ema"] = heldout_loss(ema, val, self.plans)
-            tqdm.write(
-                "held-out loss (nats/token): raw "
-                + f"{report['raw']['loss']:.4f}"
-                + (f", EMA {report['ema']['loss']:.4f}" if ema is not None else "")
-            )
+            for name, model in candidates.items():
+                report[name] = heldout_loss(model, val, self.plans)
+            chosen = min(candidates, key=lambda name: report[name]["loss"])
+            losses = ", ".join(f"{n} {report[n]['loss']:.4f}" for n in candidates)
+            tqdm.write(f"held-out loss (nats/token): {losses}; exporting {chosen}")
+        report["exported"] = chosen
+        final = candidates[chosen]
+        save_model(final, self.run_dir / "model.safetensors", self._export_metadata(chosen))
         atomic_write_json(self.run_dir / "eval.json", report)
         self.sample_grid(self.run_dir / "samples" / "final.png", final)
         tqdm.write(f"wrote {self.run_dir / 'model.safetensors'}")
@@ -357,10 +362,10 @@ class Trainer:
         model.load_state_dict(state, strict=not (model.text is not None and model.text.pretrained))
         return model.eval()
 
-    def _export_metadata(self, ema: bool) -> dict:
+    def _export_metadata(self, weights: str) -> dict:
         meta = self.metadata()
         meta.pop("config")
-        return {**meta, "weights": "ema" if ema else "raw", "batches": self.recipe.batches}
+        return {**meta, "weights": weights, "batches": self.recipe.batches}
 
     def tokenizer(self):
         """The tokenizer the shards were made with (for sample grids), or None with a note."""
