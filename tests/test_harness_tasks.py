@@ -18,13 +18,13 @@ from benchmarks.tasks import DIRECTIONS, TaskError, get_task, list_tasks
 
 # A changed definition needs a version bump and a changelog line; then update its hash here.
 PINNED = {
-    "landscape_t2v@1": "f5a4245d6be271e5a6c4899b299b919d8d2b81895fd88a2547d531218f5cc7f1",
-    "lhqc_outpaint_down@1": "23d471415328f8de766231d571a1bc6c485194e07a9f60fe43df80c91a4c8874",
-    "lhqc_outpaint_left@1": "3366c572e6dd42a209596cad5b2cd8d5cd562e1884ee8134d4c4daba36e1b30b",
-    "lhqc_outpaint_right@1": "f9b6ca3c88cd33b8b96780a0d07dbace9d0bca0a1da6c870d7a4097877cfde57",
-    "lhqc_outpaint_up@1": "bf6b2da29db262a8262f469b3e8a3410a3096ba12cde3c96b6eb2005e9fd74ca",
-    "lhqc_t2i@1": "74b0846d333352f2c75a12c561b612f17dd6f550506aa6b639c958802e3616e1",
-    "lhqv_animate@1": "ab75c5928d3fa16c2dd75a7d1f844e8771cb363e28d6c2f7db064d6f288c8e1c",
+    "landscape_t2v@1": "3b03d4b5a2e7bd2c1641c3adcc927833b5fd5961281a96fd5dd1f83be4349e87",
+    "lhqc_outpaint_down@1": "806834fce74d763740b968f5b506ee4c2815c3173527cf2eb9c5597fbd5d2edc",
+    "lhqc_outpaint_left@1": "234b6a80b6780e753ddfc0ddedd07b2c32f0f23e70edbe17ed1201cb6ce80fd3",
+    "lhqc_outpaint_right@1": "744364844bfef645bfaa5ed977e27b2dc4c072c986960d58a8a6f1f4505cf859",
+    "lhqc_outpaint_up@1": "a43db1a1b9255dbe940be41ba468de202f34276aff4b46519492f4dd4764c443",
+    "lhqc_t2i@1": "8d98839cd87c84f8074d664bfe88e50b4481c169c1785c4978508f667f1cff22",
+    "lhqv_animate@1": "b589415adb57053c1e3c21a20dfea02f2623bb7238c738a0e153a77fc32df66b",
 }
 
 
