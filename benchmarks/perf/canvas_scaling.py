@@ -94,10 +94,15 @@ def measure(
     rss_before, _ = memory_kib()
     plan = strip_plan(rows, cols, model)
     repeats = math.ceil(min_patches / plan.num_steps)
-    times, runs = [], []
+    times, runs, most_keys = [], [], [0]
     with attention_probe() as calls:
+
+        def fold_probe() -> None:  # keep the probe's record short: it is not sampling memory
+            most_keys[0] = max([most_keys[0], *(keys for _, keys in calls)])
+            calls.clear()
+
         for _ in range(repeats):
-            runs.append(timed_sample(model, plan, batch))
+            runs.append(timed_sample(model, plan, batch, after_patch=fold_probe))
             times += per_patch(runs[-1])
     _, rss_peak = memory_kib()
     stats = runs[-1]["stats"]
@@ -110,7 +115,7 @@ def measure(
         "ms_per_patch": 1000 * statistics.median(clock),
         "ms_per_patch_mean": 1000 * statistics.fmean(clock),
         "ms_per_patch_wall_median": 1000 * statistics.median(t.wall for t in times),
-        "keys_per_query_max": max(keys for _, keys in calls),
+        "keys_per_query_max": most_keys[0],
         "pool_capacity": stats["capacity"],
         "pool_peak_occupancy": stats["peak_occupancy"],
         "cache_mb": stats["cache_bytes"] / 2**20,
@@ -217,9 +222,11 @@ def summarise(rows: list[dict]) -> dict:
         memory_ratio = wide[method][memory_key] / narrow[method][memory_key]
         out[method] = {"ms_per_patch_ratio": time_ratio, f"{memory_key}_ratio": memory_ratio}
         goals = " (goals <= 1.15 and <= 1.10)" if method == "ncp" else ""
+        growth = [r[method]["sampling_rss_growth_mb"] for r in (narrow, wide)]
         out["lines"].append(
             f"{method}: {wide['cols']} vs {narrow['cols']} columns: ms/patch x{time_ratio:.2f},"
-            f" {memory_key} x{memory_ratio:.2f}{goals}"
+            f" {memory_key} x{memory_ratio:.2f}{goals}; RSS added by sampling"
+            f" {growth[0]:.1f} -> {growth[1]:.1f} MB"
         )
     return out
 

@@ -106,15 +106,28 @@ def strip_plan(rows: int, cols: int, model: Nuwa) -> Plan:
         return make_plan(PatchGrid(rows, cols), model.extent, "omega")
 
 
-def timed_sample(model: Nuwa, plan: Plan, batch: int, top_k: int | None = 100) -> dict:
+def timed_sample(
+    model: Nuwa,
+    plan: Plan,
+    batch: int,
+    top_k: int | None = 100,
+    after_patch: Callable[[], None] | None = None,
+) -> dict:
     """Sample ``plan`` once; returns per-patch end stamps (``stamps[i]`` after patch ``i``).
 
-    Returns ``{"start": Stamp, "stamps": [Stamp] * N, "stats": sample()'s stats}``.
+    ``after_patch()`` runs after each patch is stamped. Returns
+    ``{"start": Stamp, "stamps": [Stamp] * N, "stats": sample()'s stats}``.
     """
     device = model.tok_emb.weight.device
     text = [PROMPT] * batch if model.text is not None else None
     stamps: list[Stamp] = []
     stats: dict = {}
+
+    def on_patch(patch: int, tokens: torch.Tensor) -> None:
+        stamps.append(Stamp.now(device))
+        if after_patch is not None:
+            after_patch()
+
     start = Stamp.now(device)
     sample(
         model,
@@ -124,7 +137,7 @@ def timed_sample(model: Nuwa, plan: Plan, batch: int, top_k: int | None = 100) -
         top_k=top_k,
         seed=0,
         progress=False,
-        on_patch=lambda patch, tokens: stamps.append(Stamp.now(device)),
+        on_patch=on_patch,
         stats=stats,
     )
     return {"start": start, "stamps": stamps, "stats": stats}
