@@ -43,7 +43,7 @@ METRICS = {
     "t2v": ["fvd"],
 }
 N_SAMPLES = {"outpaint": 8, "t2i": 8, "animate": 4, "t2v": 4}
-BATCH_SIZE = 4
+BATCH_SIZE = 8
 # Allowed worsening. Same machine and library versions give identical numbers; these absorb
 # float differences across BLAS builds, which can flip a sampled token and so move a small-n FID.
 TOLERANCES = {
