@@ -7,7 +7,8 @@
     nuwa-sample task=t2v text="a river at dawn" frames=16 out=x.gif
     nuwa-sample task=unconditional width=2048 height=256 n=4 seed=1
 
-The bundled model is the default; ``checkpoint=... tokenizer=... [pg_tokenizer=...]`` use others.
+The bundled model is the default; ``checkpoint=... tokenizer_checkpoint=...``
+(``[pg_tokenizer_checkpoint=...]``) use others.
 A text with commas, colons or brackets needs hydra quoting: ``'text="a lake, at dusk"'``.
 Bad input ends with one line on stderr and exit code 2, never a traceback; warnings are one line.
 """
@@ -31,8 +32,9 @@ from nuwa.checkpoint import CheckpointError
 from nuwa.pipeline import Pipeline, outpaint_amount
 from nuwa.writers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, numbered, write_output
 
-# Its own folder: nuwa/conf also holds the training groups (tokenizer/, data/), and hydra would
-# read our `tokenizer=PATH` option as a choice of the `tokenizer` group.
+# Its own folder: nuwa/conf also holds the training groups (tokenizer/, data/). The model-file
+# options are named *_checkpoint because a key named like a group that nuwa.train registered in
+# hydra's (process-wide) ConfigStore, e.g. `tokenizer=`, would be read as a group choice.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf" / "sample")
 TASKS = ("unconditional", "t2i", "outpaint", "animate", "t2v")
 VIDEO_TASKS = ("animate", "t2v")
@@ -53,7 +55,8 @@ class SampleConfig:
         n: samples, generated as one batch; outputs are numbered when n > 1.
         out: output file: .png or .gif for images, .mp4 or .gif for videos.
         seed, top_k, top_p, temperature, cfg_scale: sampler options (see Pipeline).
-        checkpoint, tokenizer, pg_tokenizer: model files (default: the bundled model).
+        checkpoint, tokenizer_checkpoint, pg_tokenizer_checkpoint: model files (default: the
+            bundled model).
         device: torch device, e.g. cpu or cuda.
         threads: CPU threads for torch (default: torch's choice). Sampling runs thousands of
             small kernels; on a busy CPU, 1 thread can be many times faster than several.
@@ -77,8 +80,8 @@ class SampleConfig:
     temperature: float = 1.0
     cfg_scale: float = 1.0
     checkpoint: str | None = None
-    tokenizer: str | None = None
-    pg_tokenizer: str | None = None
+    tokenizer_checkpoint: str | None = None
+    pg_tokenizer_checkpoint: str | None = None
     device: str = "cpu"
     threads: int | None = None
     progress: bool = True
@@ -123,14 +126,18 @@ def run(cfg: SampleConfig) -> list[Path]:
 def _load(cfg: SampleConfig) -> Pipeline:
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={cfg.device} but torch sees no CUDA GPU; use device=cpu")
-    if cfg.checkpoint is None and cfg.tokenizer is None:
-        if cfg.pg_tokenizer is not None:
-            raise ValueError("pg_tokenizer= needs checkpoint= and tokenizer= as well")
+    if cfg.checkpoint is None and cfg.tokenizer_checkpoint is None:
+        if cfg.pg_tokenizer_checkpoint is not None:
+            raise ValueError(
+                "pg_tokenizer_checkpoint= needs checkpoint= and tokenizer_checkpoint= as well"
+            )
         return Pipeline.from_bundled(device=cfg.device)
-    if cfg.checkpoint is None or cfg.tokenizer is None:
-        raise ValueError("checkpoint= and tokenizer= go together: pass both (or neither)")
+    if cfg.checkpoint is None or cfg.tokenizer_checkpoint is None:
+        raise ValueError(
+            "checkpoint= and tokenizer_checkpoint= go together: pass both (or neither)"
+        )
     return Pipeline.from_checkpoint(
-        cfg.checkpoint, cfg.tokenizer, cfg.pg_tokenizer, device=cfg.device
+        cfg.checkpoint, cfg.tokenizer_checkpoint, cfg.pg_tokenizer_checkpoint, device=cfg.device
     )
 
 

@@ -88,10 +88,15 @@ def test_checkpoints_that_do_not_fit(cli, files, tmp_path, monkeypatch):
     assert_one_line_error(cli("task=unconditional", model="wrong_codebook"), "predicts 32 codes")
     assert_one_line_error(
         cli("task=unconditional", f"checkpoint={files['plain']}", model=None),
-        "checkpoint= and tokenizer= go together",
+        "checkpoint= and tokenizer_checkpoint= go together",
     )
     assert_one_line_error(
-        cli("task=unconditional", f"checkpoint={files['tokenizer']}", "tokenizer=x", model=None),
+        cli(
+            "task=unconditional",
+            f"checkpoint={files['tokenizer']}",
+            "tokenizer_checkpoint=x",
+            model=None,
+        ),
         "expected 'nuwa-model'",
     )
     monkeypatch.setattr(nuwa.bundle, "BUNDLE_DIR", tmp_path / "bundled")
@@ -117,7 +122,11 @@ def test_the_console_script_exits_2_without_a_traceback(tmp_path):
         pytest.skip(f"{script} is not installed (run pip install -e .)")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [str(script), f"checkpoint={tmp_path / 'm.safetensors'}", f"tokenizer={tmp_path / 't'}"],
+        [
+            str(script),
+            f"checkpoint={tmp_path / 'm.safetensors'}",
+            f"tokenizer_checkpoint={tmp_path / 't'}",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -27,8 +27,8 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 
 def model_args(files, name: str, pg: bool = False) -> list[str]:
-    args = [f"checkpoint={files[name]}", f"tokenizer={files['tokenizer']}"]
-    return args + ([f"pg_tokenizer={files['pg']}"] if pg else [])
+    args = [f"checkpoint={files[name]}", f"tokenizer_checkpoint={files['tokenizer']}"]
+    return args + ([f"pg_tokenizer_checkpoint={files['pg']}"] if pg else [])
 
 
 def test_text_to_image_writes_a_png_of_the_requested_size(files, tmp_path, monkeypatch, capsys):
