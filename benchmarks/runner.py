@@ -52,6 +52,7 @@ from leaderboard import (
 from leaderboard.table import find_paper_row
 
 Values = dict[str, tuple[float, dict]]  # quantity -> (value, details)
+_SHOWN: set[str] = set()
 
 
 @dataclass
@@ -236,7 +237,9 @@ def evaluate(
     features, notices = resolve_features(config.features, config.metrics)
     config = replace(config, features=features)
     for notice in notices if ranks.is_main else []:
-        print(f"note: {notice}")
+        if notice not in _SHOWN:  # once per process (reproduce runs many tasks)
+            _SHOWN.add(notice)
+            print(f"note: {notice}")
     real = prepare_real(config, out / "cache" / "real", ranks, show)
     nominal_n = spec.profile(config.profile).n
     jobs = build_jobs(config, nominal_n, out / "cache" / "features", config.device)
