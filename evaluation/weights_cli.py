@@ -11,7 +11,7 @@ from evaluation.weights import WEIGHTS_ENV, fetch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register `list` and `fetch NAME` under ``parser``."""
+    """Feature-extractor weights: `list` what is present or missing, `fetch NAME` one file."""
     actions = parser.add_subparsers(dest="weights_action", required=True)
     actions.add_parser(
         "list", help="show every weights file: present or missing, hash, where to put it"
