@@ -78,6 +78,31 @@ def load_checkpoint(
 
 
 # ---- resumable training state: modules + optimisers + RNG in one checkpoint --------------------
+def split_optimizer_state(
+    state: dict[Any, dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An optimizer state dict's ``state`` -> (tensors, scalars), both keyed ``{param}/{field}``.
+
+    Tensors go into safetensors; scalars (e.g. an int ``step``) go into the JSON metadata.
+    """
+    tensors, scalars = {}, {}
+    for param, fields in state.items():
+        for field, value in fields.items():
+            (tensors if torch.is_tensor(value) else scalars)[f"{param}/{field}"] = value
+    return tensors, scalars
+
+
+def join_optimizer_state(*parts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Inverse of :func:`split_optimizer_state`: ``{param}/{field}`` maps -> ``{param: {field: v}}``
+    (``param`` stays a string)."""
+    state: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for key, value in part.items():
+            param, _, field = key.rpartition("/")
+            state.setdefault(param, {})[field] = value
+    return state
+
+
 def save_training_state(
     path: str | os.PathLike,
     *,
@@ -97,13 +122,8 @@ def save_training_state(
     opt_meta = {}
     for name, opt in optimizers.items():
         sd = opt.state_dict()
-        scalars = {}
-        for pid, pstate in sd["state"].items():
-            for key, value in pstate.items():
-                if torch.is_tensor(value):
-                    tensors[f"{name}.opt/{pid}/{key}"] = value
-                else:
-                    scalars[f"{pid}/{key}"] = value
+        opt_tensors, scalars = split_optimizer_state(sd["state"])
+        tensors |= {f"{name}.opt/{k}": v for k, v in opt_tensors.items()}
         opt_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
     tensors["rng/torch"] = torch.get_rng_state()
     save_checkpoint(path, tensors, {**metadata, "step": step, "optimizers": opt_meta})
@@ -127,16 +147,15 @@ def load_training_state(
             )
         for name, opt in optimizers.items():
             saved = meta["optimizers"][name]
-            state: dict[int, dict[str, Any]] = {}
             prefix = f"{name}.opt/"
-            for key, value in tensors.items():
-                if key.startswith(prefix):
-                    pid, field = key[len(prefix) :].split("/", 1)
-                    state.setdefault(int(pid), {})[field] = value
-            for key, value in saved["scalars"].items():
-                pid, field = key.split("/", 1)
-                state.setdefault(int(pid), {})[field] = value
-            opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+            opt_tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            state = join_optimizer_state(opt_tensors, saved["scalars"])
+            opt.load_state_dict(
+                {
+                    "state": {int(pid): fields for pid, fields in state.items()},
+                    "param_groups": saved["param_groups"],
+                }
+            )
         torch.set_rng_state(tensors["rng/torch"])
     except (KeyError, RuntimeError, ValueError) as err:
         reason = " ".join(str(err).split())[:300]

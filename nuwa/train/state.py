@@ -23,7 +23,13 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.optim.swa_utils import AveragedModel
 
-from nuwa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nuwa.checkpoint import (
+    CheckpointError,
+    join_optimizer_state,
+    load_checkpoint,
+    save_checkpoint,
+    split_optimizer_state,
+)
 
 KIND = "nuwa_transformer_training"
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -46,13 +52,8 @@ def save_state(
         return
     tensors = {f"model/{k}": v for k, v in model_sd.items()}
     tensors |= {f"ema/{k}": v for k, v in ema_sd.items()}
-    scalars = {}
-    for name, state in optim_sd["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"opt/{name}/{key}"] = value
-            else:
-                scalars[f"{name}/{key}"] = value
+    opt_tensors, scalars = split_optimizer_state(optim_sd["state"])
+    tensors |= {f"opt/{k}": v for k, v in opt_tensors.items()}
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng/cuda"] = torch.cuda.get_rng_state()
@@ -82,13 +83,7 @@ def load_state(
     for key, value in tensors.items():
         head, _, rest = key.partition("/")
         part[head][rest] = value
-    state: dict[str, dict[str, Any]] = {}
-    for key, value in part["opt"].items():
-        name, _, field = key.rpartition("/")
-        state.setdefault(name, {})[field] = value
-    for key, value in meta["optimizer"]["scalars"].items():
-        name, _, field = key.rpartition("/")
-        state.setdefault(name, {})[field] = value
+    state = join_optimizer_state(part["opt"], meta["optimizer"]["scalars"])
     optim_sd = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
     options = StateDictOptions(full_state_dict=True)
     try:
