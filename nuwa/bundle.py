@@ -20,7 +20,7 @@ from nuwa.checkpoint import CheckpointError
 from nuwa.io import sha256_file
 from nuwa.model.checkpoint import load_model
 from nuwa.model.transformer import Nuwa
-from nuwa.tokenizer import PGVQGAN, VQGAN, load_tokenizer
+from nuwa.tokenizer import PGVQGAN, VQGAN, codes_sha256, load_tokenizer
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundled"
 BUNDLE_FILES = {
@@ -35,7 +35,7 @@ class BundleMissingError(CheckpointError):
 
 
 class TokenizerMismatchWarning(UserWarning):
-    """The tokenizer file is not the one the model's training tokens were made with."""
+    """The tokenizer does not make the tokens the model was trained on."""
 
 
 @dataclass
@@ -57,8 +57,9 @@ def load_files(
     """Load ``paths`` ({"model", "tokenizer"[, "pg_tokenizer"]}) onto ``device``.
 
     Raises :class:`CheckpointError` (one line) for a missing, unreadable or wrong-kind file. Warns
-    :class:`TokenizerMismatchWarning` when the model records the SHA-256 of the tokenizer its
-    training tokens came from and the tokenizer file differs.
+    :class:`TokenizerMismatchWarning` when the model records which tokenizer its training tokens
+    came from and this one differs: by its encoder and codebook (``codes_sha256``) where the
+    model records them, so a decoder fine-tune of that tokenizer is accepted, else by file.
     """
     try:
         model = load_model(paths["model"], device=device)
@@ -70,13 +71,16 @@ def load_files(
         pg = load_tokenizer(paths["pg_tokenizer"], kind="pg_vqgan").to(device)
     digests = digests or {name: sha256_file(path) for name, path in paths.items()}
     meta = _metadata(paths["model"])
-    data = meta.get("data")
-    trained_on = data.get("tokenizer_sha256") if isinstance(data, dict) else None
-    if trained_on and trained_on != digests["tokenizer"]:
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    if data.get("tokenizer_codes_sha256"):
+        trained_on, ours = data["tokenizer_codes_sha256"], codes_sha256(tokenizer)
+    else:
+        trained_on, ours = data.get("tokenizer_sha256"), digests["tokenizer"]
+    if trained_on and trained_on != ours:
         warnings.warn(
             f"model {paths['model']} was trained on tokens of tokenizer {trained_on[:8]}, but "
-            f"{paths['tokenizer']} is {digests['tokenizer'][:8]}: unless it is the same "
-            "tokenizer saved again, samples will not decode to what the model learned",
+            f"{paths['tokenizer']} is {ours[:8]}: unless it is the same tokenizer saved again, "
+            "samples will not decode to what the model learned",
             TokenizerMismatchWarning,
             stacklevel=2,
         )

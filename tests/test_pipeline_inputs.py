@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
 import test_pipeline_tasks as shared
+import torch
 
 from nuwa.bundle import BundleMissingError, TokenizerMismatchWarning
 from nuwa.checkpoint import CheckpointError
@@ -15,6 +17,7 @@ from nuwa.model import Nuwa, preset
 from nuwa.model.checkpoint import save_model
 from nuwa.pipeline import Pipeline, outpaint_amount
 from nuwa.text import TextTruncationWarning
+from nuwa.tokenizer import codes_sha256, load_tokenizer, save_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
 files, pipes, one_thread, image = shared.files, shared.pipes, shared.one_thread, shared.image
@@ -57,6 +60,24 @@ def test_a_tokenizer_other_than_the_training_one_warns(files, tmp_path):
     with pytest.warns(TokenizerMismatchWarning, match="trained on tokens of tokenizer 00000000"):
         pipe = Pipeline.from_checkpoint(model, files["tokenizer"])
     assert pipe.model_id.startswith("nuwa-tiny-procedural@")
+
+
+def test_a_decoder_fine_tune_of_the_training_tokenizer_is_accepted(files, tmp_path):
+    tokenizer = load_tokenizer(files["tokenizer"])
+    data = {"source": "procedural", "tokenizer_codes_sha256": codes_sha256(tokenizer)}
+    model = tmp_path / "model.safetensors"
+    save_model(Nuwa(preset("tiny")), model, {"preset": "tiny", "data": data, "ablation": "none"})
+    with torch.no_grad():
+        tokenizer.decoder.conv_out.bias.add_(0.5)  # a new decoder: same tokens, other file
+    save_tokenizer(tmp_path / "tuned.safetensors", tokenizer, preset="tiny", step=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TokenizerMismatchWarning)
+        Pipeline.from_checkpoint(model, tmp_path / "tuned.safetensors")
+    with torch.no_grad():
+        tokenizer.encoder.conv_in.weight.mul_(-1)  # another encoder: other tokens
+    save_tokenizer(tmp_path / "other.safetensors", tokenizer, preset="tiny", step=1)
+    with pytest.warns(TokenizerMismatchWarning, match="trained on tokens of tokenizer"):
+        Pipeline.from_checkpoint(model, tmp_path / "other.safetensors")
 
 
 def make_bundle(files, directory, pg: bool = True):

@@ -84,6 +84,21 @@ def test_resuming_with_another_architecture_is_refused(tmp_path):
         train_tiny(tmp_path, "tokenizer.optim.steps=4", "tokenizer.model.z_channels=8")
 
 
+def test_decoder_fine_tune_keeps_every_token_and_changes_only_the_decoder(tmp_path):
+    train_tiny(tmp_path / "base", "tokenizer.optim.steps=2")
+    base_path = tmp_path / "base" / "tokenizer.safetensors"
+    train_tiny(tmp_path / "ft", f"init={base_path}", "tokenizer.optim.train=decoder")
+    base, tuned = (
+        load_tokenizer(base_path),
+        load_tokenizer(tmp_path / "ft" / "tokenizer.safetensors"),
+    )
+    images = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    assert torch.equal(base.encode(images), tuned.encode(images))
+    before, after = base.state_dict(), tuned.state_dict()
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed and all(key.startswith("decoder.") for key in changed)
+
+
 def nuwa_train(*args: str, **kwargs) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "nuwa.train", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -120,6 +135,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         (["stage=nope"], "unknown stage 'nope'"),
         ([*TINY, "stage=pg_tokenizer"], "needs tokenizer_checkpoint"),
         ([*TINY, "stage=pg_tokenizer", "tokenizer_checkpoint=missing.st"], "not found"),
+        ([*TINY, "tokenizer.optim.train=decoder"], "add init=PATH"),
+        ([*TINY, "tokenizer.optim.train=encoder"], "expected one of"),
     ],
 )
 def test_cli_errors_exit_with_one_line(tmp_path, monkeypatch, overrides, message):

@@ -2,8 +2,9 @@
 
 Layout of an output folder (nanoGPT ``prepare.py`` style, plus an index)::
 
-    index.json          tokenizer (file, sha256, preset), source, and one row per item:
-                        id, shard, offset, shape ([h, w] or [F, h, w]), caption, source_sha256
+    index.json          tokenizer (file, sha256, codes_sha256, codebook size), source, and
+                        one row per item: id, shard, offset, shape ([h, w] or [F, h, w]),
+                        caption, source_sha256
     shard_00000.bin     uint16 token ids of consecutive items, flattened row-major
 
 A shard file is written whole and atomically, then the index is rewritten atomically, so a
@@ -53,7 +54,7 @@ def add_tokenize_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_tokenize(args: argparse.Namespace) -> int:
     """Write (or continue) the shards in ``args.out``; returns the exit code (0)."""
-    from nuwa.tokenizer import load_tokenizer
+    from nuwa.tokenizer import codes_sha256, load_tokenizer
 
     try:
         tokenizer = load_tokenizer(args.tokenizer)
@@ -66,6 +67,7 @@ def run_tokenize(args: argparse.Namespace) -> int:
         "tokenizer": {
             "file": str(args.tokenizer),
             "sha256": sha256_file(args.tokenizer),
+            "codes_sha256": codes_sha256(tokenizer),
             "codebook_size": tokenizer.config.codebook_size,
         },
         "source": {

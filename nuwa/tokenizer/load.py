@@ -7,6 +7,7 @@ and the training step, so ``load_tokenizer(path)`` needs nothing else.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict
 from typing import Any
@@ -16,6 +17,7 @@ from nuwa.tokenizer.pg import PGVQGAN
 from nuwa.tokenizer.vqgan import VQGAN, VQGANConfig
 
 KINDS = ("vqgan", "pg_vqgan")
+CODE_PARTS = ("encoder.", "quantizer.")  # the tensors that decide which tokens an image gets
 
 
 def save_tokenizer(
@@ -55,3 +57,19 @@ def load_tokenizer(
         first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
         raise CheckpointError(f"{path}: tensors do not match its config ({first})") from err
     return model.eval()
+
+
+def codes_sha256(model: VQGAN | PGVQGAN) -> str:
+    """SHA-256 of the tensors that decide a tokenizer's tokens: its encoder and codebook.
+
+    Two tokenizer files with the same digest give every image the same tokens, e.g. a VQGAN and
+    its decoder fine-tune (``tokenizer.optim.train=decoder``), so a transformer trained on the
+    tokens of one works with the other.
+    """
+    vqgan = model.vqgan if isinstance(model, PGVQGAN) else model
+    digest = hashlib.sha256()
+    for name, tensor in sorted(vqgan.state_dict().items()):
+        if name.startswith(CODE_PARTS):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -29,6 +29,9 @@ class TokenizerOptimConfig:
     log_every: int = 25
     ckpt_every: int = 200  # steps between resumable checkpoints
     grid_every: int = 200  # steps between reconstruction-grid PNGs
+    # "all" trains every part; "decoder" freezes the encoder and codebook of the `init=` VQGAN,
+    # so its tokens (and any transformer trained on them) stay valid while the decoder improves.
+    train: str = "all"
 
 
 @dataclass

@@ -7,8 +7,8 @@ Writes to ``--out``:
 
 * ``model.safetensors``: the run's exported weights (EMA when on) stored in float16, so the file
   fits in git; loading upcasts them into the float32 model.
-* ``tokenizer.safetensors``: the tokenizer copied byte for byte, so its SHA-256 is the one the
-  training shards record (``nuwa.bundle`` checks it).
+* ``tokenizer.safetensors``: the tokenizer copied byte for byte. It must make the tokens of the
+  run's shards: the same file, or one with the same encoder and codebook (a decoder fine-tune).
 * ``training_curve.png``: training loss and lr per optimizer step, from the run's ``log.csv``.
 * ``samples.png``: outpainting right, left, down, up and all around held-out procedural images
   (test-split seeds), then text-to-image for their captions, through ``Pipeline.from_bundled``.
@@ -45,6 +45,7 @@ from nuwa.io import (
 )
 from nuwa.layout import PatchGrid
 from nuwa.model.checkpoint import load_model, save_model
+from nuwa.tokenizer import codes_sha256, load_tokenizer
 from nuwa.train.heldout import heldout_loss
 
 DIRECTIONS = ("right", "left", "down", "up", "all")
@@ -58,6 +59,18 @@ def export_model(run: Path, out: Path, name: str) -> dict:
     keep = {k: v for k, v in meta.items() if k not in ("kind", "config", "git_commit")}
     save_model(model, out / "model.safetensors", {**keep, "name": name, "stored_as": "float16"})
     return meta
+
+
+def check_tokenizer(path: Path, data: dict, run: Path) -> None:
+    """CheckpointError unless ``path`` makes the tokens of ``run``'s shards (same encoder and
+    codebook; the decoder may be a fine-tune), or, for runs that predate codes digests, is the
+    very file that made them."""
+    if data.get("tokenizer_codes_sha256"):
+        same = codes_sha256(load_tokenizer(path, kind="vqgan")) == data["tokenizer_codes_sha256"]
+    else:
+        same = sha256_file(path) == data["tokenizer_sha256"]
+    if not same:
+        raise CheckpointError(f"{path} is not the tokenizer of {run}'s shards")
 
 
 def training_curve(log_csv: Path, out: Path) -> None:
@@ -163,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         meta = export_model(args.run, args.out, args.name)
-        if sha256_file(args.tokenizer) != meta["data"]["tokenizer_sha256"]:
-            raise CheckpointError(f"{args.tokenizer} is not the tokenizer of {args.run}'s shards")
+        check_tokenizer(args.tokenizer, meta["data"], args.run)
         with (
             atomic_open(args.out / "tokenizer.safetensors", "wb") as f,
             open(args.tokenizer, "rb") as src,

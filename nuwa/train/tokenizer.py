@@ -1,6 +1,10 @@
 """Stage ``tokenizer``: train a VQGAN (paper §2.1) with taming's recipe, resumable.
 
     nuwa-train stage=tokenizer tokenizer=small data=landscapes
+    nuwa-train stage=tokenizer ... init=tokenizer.safetensors tokenizer.optim.train=decoder
+
+The second form fine-tunes only the decoder of a trained VQGAN: its encoder and codebook are
+frozen, so every image keeps its tokens and a transformer trained on them needs no retraining.
 
 Writes to ``run_dir``: ``last.safetensors`` (full training state, resumed automatically),
 ``tokenizer.safetensors`` (the model alone, for ``nuwa.tokenizer.load_tokenizer``),
@@ -28,7 +32,7 @@ from nuwa.checkpoint import (
     save_training_state,
 )
 from nuwa.io import atomic_write_json
-from nuwa.tokenizer import VQGAN, TokenizerPreset, save_tokenizer
+from nuwa.tokenizer import VQGAN, TokenizerPreset, load_tokenizer, save_tokenizer
 from nuwa.tokenizer.baseline import PaletteBaseline
 from nuwa.tokenizer.losses import (
     PatchDiscriminator,
@@ -42,6 +46,7 @@ from nuwa.train.images import image_pool, random_crops, save_grid
 
 KIND = "vqgan_training"
 GRID_IMAGES = 8
+TRAIN_MODES = ("all", "decoder")
 
 
 # ---- pieces shared with the PG-VQGAN stage ----------------------------------------------------
@@ -113,6 +118,32 @@ def save_reconstruction_grid(model: VQGAN, val: np.ndarray, path: Path) -> None:
 
 
 # ---- the stage --------------------------------------------------------------------------------
+def initial_model(cfg: DictConfig, preset: TokenizerPreset) -> VQGAN:
+    """The VQGAN to train: fresh, or the ``init=`` checkpoint, with frozen parts per train mode."""
+    mode = preset.optim.train
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"tokenizer.optim.train={mode!r}; expected one of {TRAIN_MODES}")
+    if mode == "decoder" and not cfg.get("init"):
+        raise ValueError("tokenizer.optim.train=decoder fine-tunes a trained VQGAN: add init=PATH")
+    model = VQGAN(preset.model)
+    if cfg.get("init"):  # a resumed run overwrites these with its checkpoint
+        model.load_state_dict(
+            load_tokenizer(cfg.init, preset=preset.name, kind="vqgan").state_dict()
+        )
+    if mode == "decoder":
+        model.encoder.requires_grad_(False)
+        model.quantizer.requires_grad_(False)
+    return model
+
+
+def set_train_mode(model: VQGAN, mode: str) -> None:
+    """Train mode, except that a frozen codebook must not move with its EMA update."""
+    model.train()
+    if mode == "decoder":
+        model.encoder.eval()
+        model.quantizer.eval()
+
+
 def train(cfg: DictConfig) -> None:
     preset: TokenizerPreset = OmegaConf.to_object(cfg.tokenizer)
     data: DataConfig = OmegaConf.to_object(cfg.data)
@@ -124,9 +155,10 @@ def train(cfg: DictConfig) -> None:
     model_config = resolved["tokenizer"]["model"]
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = VQGAN(preset.model).to(dist.device)
+    model = initial_model(cfg, preset).to(dist.device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     disc = PatchDiscriminator(3, loss_cfg.disc_ch, loss_cfg.disc_layers).to(dist.device)
-    opt_g = torch.optim.Adam(model.parameters(), lr=optim.lr, betas=tuple(optim.betas))
+    opt_g = torch.optim.Adam(trainable, lr=optim.lr, betas=tuple(optim.betas))
     opt_d = torch.optim.Adam(
         disc.parameters(), lr=optim.lr * loss_cfg.disc_lr_mult, betas=tuple(optim.betas)
     )
@@ -151,7 +183,8 @@ def train(cfg: DictConfig) -> None:
         disable=not dist.is_main,
     )
     for step in bar:
-        model.train(), disc.train()
+        set_train_mode(model, optim.train)
+        disc.train()
         gen = step_generator(cfg.seed, dist.rank, step)
         x = random_crops(train_pool, optim.batch_size, optim.crop, gen).to(dist.device)
         recon, q = g_model(x)
@@ -159,7 +192,7 @@ def train(cfg: DictConfig) -> None:
         g = generator_loss(loss_cfg, x, recon, q.commit_loss, g_disc, last_layer, step, perceptual)
         opt_g.zero_grad(set_to_none=True)
         g.total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trainable, optim.grad_clip)
         opt_g.step()
         logs = g.logs | {"usage": q.usage.item(), "perplexity": q.perplexity.item()}
         if step >= loss_cfg.disc_start and loss_cfg.disc_weight > 0:

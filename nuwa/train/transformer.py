@@ -285,6 +285,7 @@ class Trainer:
                 "shards": str(self.cfg.shards),
                 "source": self.shards.index["source"],
                 "tokenizer_sha256": self.shards.index["tokenizer"]["sha256"],
+                "tokenizer_codes_sha256": self.shards.index["tokenizer"].get("codes_sha256"),
             },
         }
 
