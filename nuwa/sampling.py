@@ -22,24 +22,6 @@ from nuwa.ncp import ContextPool
 from nuwa.text import tokenize
 
 
-def filter_logits(
-    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
-) -> torch.Tensor:
-    """Keep the ``top_k`` largest logits and the smallest set with probability ``>= top_p``.
-
-    ``logits [..., V]`` -> same shape, with the rest set to ``-inf``.
-    """
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cumulative - sorted_logits.softmax(-1) >= top_p  # keeps the token crossing top_p
-        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-    return logits
-
-
 def pick(
     logits: torch.Tensor,
     *,
@@ -48,11 +30,36 @@ def pick(
     top_p: float | None,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Sample one code per row of ``logits [B, V]`` -> ``[B]``; ``temperature == 0`` is greedy."""
+    """Sample one code per row of ``logits [B, V]`` -> ``[B]``; ``temperature == 0`` is greedy.
+
+    ``top_k`` keeps the k largest logits, then ``top_p`` the smallest set of those with probability
+    ``>= top_p`` (the token that crosses it included).
+    """
     if temperature == 0:
         return logits.argmax(-1)
-    probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    logits, ids = logits / temperature, None
+    if top_k is not None and top_k < logits.shape[-1]:
+        logits, ids = logits.topk(top_k, dim=-1, sorted=False)  # sorted=True costs 30% more
+    if top_p is not None and top_p < 1.0:
+        logits, order = logits.sort(dim=-1, descending=True)
+        ids = order if ids is None else ids.gather(-1, order)
+        probs = logits.softmax(-1)
+        logits = logits.masked_fill(probs.cumsum(-1) - probs >= top_p, float("-inf"))
+    choice = draw(logits.softmax(-1), generator)
+    return choice if ids is None else ids.gather(-1, choice[:, None])[:, 0]
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of ``probs [B, n]`` (rows sum to 1) by inverse CDF -> ``[B]``.
+
+    ``torch.multinomial`` draws one exponential per entry: at batch 32 over 1,024 codes that was
+    0.78 of the 1.0 ms a token took to pick (torch.profiler, one thread); this draws one uniform
+    per row. ``u`` lies in ``(0, total]``, so the first ``cdf >= u`` is never a zero-probability
+    entry (its ``cdf`` equals the one before it).
+    """
+    cdf = probs.cumsum(-1)
+    u = torch.rand(len(probs), 1, generator=generator, device=probs.device, dtype=probs.dtype)
+    return torch.searchsorted(cdf, (1 - u) * cdf[:, -1:])[:, 0]
 
 
 class _Guidance:

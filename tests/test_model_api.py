@@ -13,7 +13,7 @@ from nuwa.io import sha256_file
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, count_parameters, preset
 from nuwa.model.checkpoint import CheckpointMismatchError, load_model, save_model
-from nuwa.sampling import filter_logits, sample
+from nuwa.sampling import pick, sample
 from nuwa.text import TEXT_PRESETS, TextConfig, TextEncoder, TextTruncationWarning, tokenize
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
@@ -130,11 +130,29 @@ def test_sampling_a_text_model_needs_text_and_batches_prompts():
         sample(Nuwa(preset("tiny")).eval(), PatchGrid(1, 1), text="x", progress=False)
 
 
-def test_filter_logits_top_k_and_top_p():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
-    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
-    assert torch.isinf(filter_logits(logits, top_p=0.5)).tolist() == [[False, True, True, True]]
+@pytest.mark.parametrize(
+    "top_k,top_p,support",
+    [(None, None, [0, 1, 2, 3]), (2, None, [0, 1]), (None, 0.7, [0, 1]), (None, 0.5, [0]),
+     (3, 0.7, [0, 1]), (1, None, [0])],
+)  # fmt: skip
+def test_pick_draws_in_proportion_from_the_filtered_support(top_k, top_p, support):
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])[[2, 0, 3, 1]]  # shuffled: filters must sort
+    codes = torch.tensor([2, 0, 3, 1])  # rank of each entry
+    logits = probs.log().expand(20_000, 4)
+    drawn = pick(logits, temperature=1.0, top_k=top_k, top_p=top_p, generator=torch.Generator())
+    counts = torch.bincount(codes[drawn], minlength=4).float() / len(drawn)
+    expected = torch.zeros(4)
+    expected[support] = torch.tensor([0.5, 0.3, 0.15, 0.05])[support]
+    expected /= expected.sum()
+    assert torch.allclose(counts, expected, atol=0.015)  # 3+ standard errors at n=20,000
+    assert (counts[len(support) :] == 0).all()  # filtered codes are never drawn
+
+
+def test_pick_is_greedy_at_temperature_zero_and_never_draws_zero_probability():
+    logits = torch.tensor([[0.0, 3.0, float("-inf"), 1.0]]).expand(5_000, 4)
+    assert (pick(logits, temperature=0, top_k=None, top_p=None, generator=None) == 1).all()
+    drawn = pick(logits, temperature=1.0, top_k=None, top_p=None, generator=torch.Generator())
+    assert not (drawn == 2).any() and set(drawn.tolist()) == {0, 1, 3}
 
 
 def test_text_over_77_tokens_is_truncated_with_a_warning():
