@@ -10,8 +10,8 @@ Writes to ``--out``:
 * ``tokenizer.safetensors``: the tokenizer copied byte for byte. It must make the tokens of the
   run's shards: the same file, or one with the same encoder and codebook (a decoder fine-tune).
 * ``training_curve.png``: training loss and lr per optimizer step, from the run's ``log.csv``.
-* ``samples.png``: outpainting right, left, down, up and all around held-out procedural images
-  (test-split seeds), then text-to-image for their captions, through ``Pipeline.from_bundled``.
+* ``samples.png``: held-out procedural scenes (test-split seeds), half given: outpainting right,
+  left, down, up and all around, then text-to-image for their captions (``Pipeline.from_bundled``).
 * ``metrics.json``: training summary, the run's ``eval.json``, and the held-out loss of the
   float16-stored weights next to the float32 ones (``--val-shards``).
 * ``SHA256SUMS``: ``sha256sum`` lines for every file above.
@@ -48,7 +48,6 @@ from nuwa.model.checkpoint import load_model, save_model
 from nuwa.tokenizer import codes_sha256, load_tokenizer
 from nuwa.train.heldout import heldout_loss
 
-DIRECTIONS = ("right", "left", "down", "up", "all")
 SAMPLER = {"top_k": 100, "temperature": 1.0, "seed": 0}  # the grid's settings, in metrics.json
 
 
@@ -112,28 +111,49 @@ def heldout_fp16_vs_fp32(run: Path, bundled: Path, val_shards: Path) -> dict:
     }
 
 
-def sample_grid(bundled: Path, out: Path, count: int = 4, size: int = 256) -> dict:
-    """Rows: outpainting per direction of held-out ``size`` px images (+ ``size`` px), then
-    text-to-image; a white line marks the given region. Returns the captions used."""
+def sample_grid(bundled: Path, out: Path, count: int = 4, size: int = 512) -> dict:
+    """PNG of the LHQC protocol on held-out ``size`` px scenes (shown at half size).
+
+    Rows: the tokenizer's reconstruction of each scene (the reference); outpainting right, left,
+    down and up, each from the scene's opposite half (a white line marks it), as in the paper's
+    LHQC table; all around from its central half; text-to-image from the caption. Returns the
+    seeds, captions and sampler used.
+    """
     from nuwa.pipeline import Pipeline
 
     pipe = Pipeline.from_bundled(directory=bundled)
     seeds = range(PROCEDURAL_SEED_BASE["test"], PROCEDURAL_SEED_BASE["test"] + count)
     scenes = [render_landscape(s, size, size) for s in seeds]
     images, captions = [s.image for s in scenes], [s.caption for s in scenes]
-    rows = []
-    for direction in DIRECTIONS:
-        amount = size // 2 if direction == "all" else size
+    half, quarter = size // 2, size // 4
+    given = {
+        "right": lambda im: im[:, :half],
+        "left": lambda im: im[:, half:],
+        "down": lambda im: im[:half],
+        "up": lambda im: im[half:],
+        "all": lambda im: im[quarter:-quarter, quarter:-quarter],
+    }
+    rows = [[pipe.tokenizer.decode(pipe.tokenizer.encode(im)).numpy() for im in images]]
+    for direction, cut in given.items():
+        amount = quarter if direction == "all" else half
         outs = pipe.outpaint(
-            images, direction=direction, amount_px=amount, texts=captions, progress=False, **SAMPLER
+            [cut(im) for im in images],
+            direction=direction,
+            amount_px=amount,
+            texts=captions,
+            progress=False,
+            **SAMPLER,
         )
         top, left, h, w = pipe.last_given_region
         rows.append([_outline(o, top, left, h, w) for o in outs])
-    rows.append(
-        pipe.text_to_image(captions, width=2 * size, height=size, progress=False, **SAMPLER)
-    )
-    atomic_write_bytes(out, _tile(rows))
-    return {"seeds": list(seeds), "captions": captions, "sampler": SAMPLER, "input_px": size}
+    rows.append(pipe.text_to_image(captions, width=size, height=size, progress=False, **SAMPLER))
+    atomic_write_bytes(out, _tile([[_half_size(i) for i in row] for row in rows]))
+    return {"seeds": list(seeds), "captions": captions, "sampler": SAMPLER, "scene_px": size}
+
+
+def _half_size(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    return np.asarray(Image.fromarray(image).resize((w // 2, h // 2), Image.BICUBIC))
 
 
 def _outline(image: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:

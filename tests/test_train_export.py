@@ -1,0 +1,67 @@
+"""``python -m nuwa.train.export``: a finished run becomes a loadable, SHA-256-checked bundle."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from test_model_exactness import one_thread  # noqa: F401 (autouse: 1 thread on a shared CPU)
+from test_train_transformer import config, shards  # noqa: F401 (session fixture)
+
+from nuwa.bundle import bundle_files, read_sha256sums
+from nuwa.model.checkpoint import load_model
+from nuwa.pipeline import Pipeline
+from nuwa.tokenizer import load_tokenizer, save_tokenizer
+from nuwa.train import export
+from nuwa.train.transformer import Trainer
+
+pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # 2x2 toy canvases
+
+
+@pytest.fixture(scope="module")
+def run(shards, tmp_path_factory):  # noqa: F811
+    """A two-batch text-conditioned tiny run with held-out shards."""
+    run_dir = tmp_path_factory.mktemp("run")
+    overrides = ["model.batches=2", "+model.arch.text=clip-tiny", f"val_shards={shards / 'val'}"]
+    Trainer(config(shards, run_dir, *overrides)).run()
+    return run_dir
+
+
+def test_export_writes_a_bundle_that_loads_and_reproduces_the_run(run, shards, tmp_path):  # noqa: F811
+    out = tmp_path / "bundle"
+    argv = ["--run", str(run), "--tokenizer", str(shards / "tok.safetensors"), "--out", str(out)]
+    assert export.main([*argv, "--val-shards", str(shards / "val"), "--name", "toy"]) == 0
+    _, digests = bundle_files(out)  # every file matches SHA256SUMS
+    assert set(read_sha256sums(out / "SHA256SUMS")) == {
+        "model.safetensors", "tokenizer.safetensors", "training_curve.png", "samples.png",
+        "metrics.json",
+    }  # fmt: skip
+    pipe = Pipeline.from_bundled(directory=out)
+    assert pipe.model_id == f"toy@{digests['model'][:8]}"
+    stored = pipe.model.state_dict()
+    for key, value in load_model(run / "model.safetensors").state_dict().items():
+        torch.testing.assert_close(stored[key], value.half().float())  # float16 storage only
+    metrics = json.loads((out / "metrics.json").read_text())
+    fp32, fp16 = (metrics["heldout"][k]["loss"] for k in ("float32", "float16_stored"))
+    assert fp16 == pytest.approx(fp32, abs=1e-2)
+    assert metrics["samples_png"]["scene_px"] == 512
+    # reference, right, left, down, up, all around, text-to-image: 7 rows of 4 half-size scenes
+    width, height = Image.open(out / "samples.png").size
+    assert (width, height) == (4 * 256 + 5 * 8, 7 * 256 + 8 * 8)
+
+
+def test_export_accepts_a_decoder_fine_tune_and_refuses_another_tokenizer(run, shards, tmp_path):  # noqa: F811
+    tokenizer = load_tokenizer(shards / "tok.safetensors")
+    with torch.no_grad():
+        tokenizer.decoder.conv_out.bias.add_(0.1)
+    save_tokenizer(tmp_path / "tuned.safetensors", tokenizer, preset="tiny", step=1)
+    argv = ["--run", str(run), "--out", str(tmp_path / "ok")]
+    assert export.main([*argv, "--tokenizer", str(tmp_path / "tuned.safetensors")]) == 0
+    with torch.no_grad():
+        tokenizer.encoder.conv_in.weight.mul_(-1)
+    save_tokenizer(tmp_path / "other.safetensors", tokenizer, preset="tiny", step=1)
+    with pytest.raises(SystemExit, match="is not the tokenizer of"):
+        export.main(["--run", str(run), "--out", str(tmp_path / "no"), "--tokenizer",
+                     str(tmp_path / "other.safetensors")])  # fmt: skip
