@@ -28,6 +28,8 @@ class VQLossConfig:
     disc_layers: int = 3
     disc_ch: int = 64
     disc_lr_mult: float = 1.0
+    # PG-VQGAN only: L1 between the decoded and the true frame-to-frame change (the flicker)
+    temporal_weight: float = 1.0
 
 
 class PatchDiscriminator(nn.Module):

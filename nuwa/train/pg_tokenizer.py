@@ -5,7 +5,9 @@
 The VQGAN from ``tokenizer_checkpoint`` stays frozen. Each example is a pair of consecutive
 frames (n-1, n) cropped at the same place: frame n is tokenised, and its decode is guided by
 frame n-1. At inference the guide is a *decoded* frame, so half of the training guides are the
-plain VQGAN reconstruction of frame n-1 rather than its ground truth. Loss: L1 + L2.
+plain VQGAN reconstruction of frame n-1 rather than its ground truth. Loss: L1 + L2, plus
+``temporal_weight`` times the L1 between the decoded change (frame n minus its guide) and the
+true change (frame n minus frame n-1): the flicker that :func:`evaluate_flicker` measures.
 The run ends by measuring flicker on held-out videos (see :func:`evaluate_flicker`).
 """
 
@@ -77,7 +79,7 @@ def evaluate_flicker(model: PGVQGAN, videos: np.ndarray) -> dict[str, Any]:
 def train(cfg: DictConfig) -> None:
     preset: TokenizerPreset = OmegaConf.to_object(cfg.tokenizer)
     data: DataConfig = OmegaConf.to_object(cfg.data)
-    optim = preset.optim
+    optim, loss_cfg = preset.optim, preset.loss
     if not cfg.tokenizer_checkpoint:
         raise ValueError("stage=pg_tokenizer needs tokenizer_checkpoint=PATH (a trained VQGAN)")
     dist = setup_distributed()
@@ -112,17 +114,18 @@ def train(cfg: DictConfig) -> None:
         with torch.no_grad():
             indices = base.quantize(cur).indices
             use_recon = (torch.rand(len(prev), generator=gen) < 0.5).to(dist.device)
-            prev = torch.where(use_recon[:, None, None, None], base(prev)[0], prev)
-        out = base.decode_codes(indices, guide(prev))
-        loss = (out - cur).abs().mean() + F.mse_loss(out, cur)
+            guide_frame = torch.where(use_recon[:, None, None, None], base(prev)[0], prev)
+        out = base.decode_codes(indices, guide(guide_frame))
+        temporal = ((out - guide_frame) - (cur - prev)).abs().mean()
+        loss = (out - cur).abs().mean() + F.mse_loss(out, cur) + loss_cfg.temporal_weight * temporal
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.guide.parameters(), optim.grad_clip)
         opt.step()
         done = step + 1
         if dist.is_main and (done % optim.log_every == 0 or done == optim.steps):
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            append_log(run_dir, {"step": done, "loss": loss.item()})
+            bar.set_postfix(loss=f"{loss.item():.4f}", temporal=f"{temporal.item():.4f}")
+            append_log(run_dir, {"step": done, "loss": loss.item(), "temporal": temporal.item()})
         if dist.is_main and (done % optim.grid_every == 0 or done == optim.steps):
             video = val_videos[0]
             tokens = base.encode(video)
