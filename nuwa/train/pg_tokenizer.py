@@ -24,13 +24,20 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from nuwa.checkpoint import save_training_state
 from nuwa.io import atomic_write_json
 from nuwa.tokenizer import PGVQGAN, TokenizerPreset, load_tokenizer, save_tokenizer
 from nuwa.train.config import DataConfig
 from nuwa.train.distributed import setup_distributed
 from nuwa.train.images import random_crops, save_grid, video_pool
-from nuwa.train.tokenizer import append_log, psnr, resume_step, step_generator
+from nuwa.train.tokenizer import (
+    append_log,
+    checkpoint,
+    due,
+    progress,
+    psnr,
+    resume_step,
+    step_generator,
+)
 
 KIND = "pg_vqgan_training"
 
@@ -99,13 +106,7 @@ def train(cfg: DictConfig) -> None:
     guide = DDP(model.guide) if dist.world_size > 1 else model.guide
     metadata = {"kind": KIND, "preset": preset.name, "model": model_config, "config": resolved}
 
-    bar = tqdm(
-        range(start, optim.steps),
-        initial=start,
-        total=optim.steps,
-        desc=f"pg-vqgan {preset.name}",
-        disable=not dist.is_main,
-    )
+    bar = progress(start, optim.steps, f"pg-vqgan {preset.name}", dist)
     for step in bar:
         model.train()
         gen = step_generator(cfg.seed, dist.rank, step)
@@ -123,24 +124,16 @@ def train(cfg: DictConfig) -> None:
         torch.nn.utils.clip_grad_norm_(model.guide.parameters(), optim.grad_clip)
         opt.step()
         done = step + 1
-        if dist.is_main and (done % optim.log_every == 0 or done == optim.steps):
+        if dist.is_main and due(done, optim.log_every, optim.steps):
             bar.set_postfix(loss=f"{loss.item():.4f}", temporal=f"{temporal.item():.4f}")
             append_log(run_dir, {"step": done, "loss": loss.item(), "temporal": temporal.item()})
-        if dist.is_main and (done % optim.grid_every == 0 or done == optim.steps):
+        if dist.is_main and due(done, optim.grid_every, optim.steps):
             video = val_videos[0]
             tokens = base.encode(video)
             rows = [video, base.decode(tokens), model.decode_video(tokens)]
             save_grid(run_dir / "grids" / f"step_{done:07d}.png", rows)
-        if done % optim.ckpt_every == 0 or done == optim.steps:
-            if dist.is_main:
-                save_training_state(
-                    run_dir / "last.safetensors",
-                    modules=modules,
-                    optimizers=optimizers,
-                    step=done,
-                    metadata=metadata,
-                )
-            dist.barrier()
+        if due(done, optim.ckpt_every, optim.steps):
+            checkpoint(run_dir, modules, optimizers, done, metadata, dist)
     if dist.is_main:
         save_tokenizer(
             run_dir / "tokenizer.safetensors",

@@ -75,6 +75,37 @@ def resume_step(
     return int(meta["step"])
 
 
+def progress(start: int, steps: int, desc: str, dist: Dist) -> tqdm:
+    """The step loop's range with a progress bar on rank 0."""
+    quiet = not dist.is_main
+    return tqdm(range(start, steps), initial=start, total=steps, desc=desc, disable=quiet)
+
+
+def due(done: int, every: int, steps: int) -> bool:
+    """Whether a periodic action (log, grid, checkpoint) runs after ``done`` of ``steps``."""
+    return done % every == 0 or done == steps
+
+
+def checkpoint(
+    run_dir: Path,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    done: int,
+    metadata: dict[str, Any],
+    dist: Dist,
+) -> None:
+    """Rank 0 writes the resumable ``last.safetensors``; every rank waits for it."""
+    if dist.is_main:
+        save_training_state(
+            run_dir / "last.safetensors",
+            modules=modules,
+            optimizers=optimizers,
+            step=done,
+            metadata=metadata,
+        )
+    dist.barrier()
+
+
 def append_log(run_dir: Path, record: dict[str, Any]) -> None:
     with open(run_dir / "log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
@@ -175,13 +206,7 @@ def train(cfg: DictConfig) -> None:
     if dist.is_main and start == 0:
         append_log(run_dir, {"event": "start", "perceptual": perceptual_note, "config": resolved})
 
-    bar = tqdm(
-        range(start, optim.steps),
-        initial=start,
-        total=optim.steps,
-        desc=f"vqgan {preset.name}",
-        disable=not dist.is_main,
-    )
+    bar = progress(start, optim.steps, f"vqgan {preset.name}", dist)
     for step in bar:
         set_train_mode(model, optim.train)
         disc.train()
@@ -202,21 +227,13 @@ def train(cfg: DictConfig) -> None:
             opt_d.step()
             logs |= d_logs
         done = step + 1
-        if dist.is_main and (done % optim.log_every == 0 or done == optim.steps):
+        if dist.is_main and due(done, optim.log_every, optim.steps):
             bar.set_postfix(rec=f"{logs['rec']:.4f}", ppl=f"{logs['perplexity']:.0f}")
             append_log(run_dir, {"step": done, **logs})
-        if dist.is_main and (done % optim.grid_every == 0 or done == optim.steps):
+        if dist.is_main and due(done, optim.grid_every, optim.steps):
             save_reconstruction_grid(model, val_pool, run_dir / "grids" / f"step_{done:07d}.png")
-        if done % optim.ckpt_every == 0 or done == optim.steps:
-            if dist.is_main:
-                save_training_state(
-                    run_dir / "last.safetensors",
-                    modules=modules,
-                    optimizers=optimizers,
-                    step=done,
-                    metadata=metadata,
-                )
-            dist.barrier()
+        if due(done, optim.ckpt_every, optim.steps):
+            checkpoint(run_dir, modules, optimizers, done, metadata, dist)
     if dist.is_main:
         finish(model, preset, metadata, run_dir, train_pool, val_pool, cfg.seed, optim.steps, dist)
 
