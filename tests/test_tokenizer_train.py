@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -16,7 +17,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from nuwa.checkpoint import load_checkpoint
-from nuwa.tokenizer import PGVQGAN, TokenizerPreset, load_tokenizer, preset_names
+from nuwa.tokenizer import PGVQGAN, TokenizerPreset, build_vqgan, load_tokenizer, preset_names
+from nuwa.tokenizer.tiling import to_uint8
 from nuwa.train import cli, pg_tokenizer, tokenizer
 from nuwa.train.cli import CONFIG_DIR
 from nuwa.train.config import DataConfig
@@ -164,3 +166,29 @@ def test_pg_stage_trains_the_guide_and_reports_flicker(tmp_path):
     report = json.loads((tmp_path / "pg" / "eval.json").read_text())
     assert report["videos"] == 1 and report["frames"] == 3
     assert {"plain_flicker", "pg_t2v_flicker", "pg_animation_flicker_frames1"} <= set(report)
+
+
+def test_pg_training_clips_chain_each_guide_from_the_previous_decode():
+    videos = np.arange(2 * 4 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 4, 2, 2, 3)
+    clips = pg_tokenizer.frame_clips(videos, 3)
+    assert clips.shape == (4, 3, 2, 2, 3)
+    assert np.array_equal(clips[1], videos[0, 1:4]) and np.array_equal(clips[2], videos[1, :3])
+    with pytest.raises(ValueError, match="pg_clip_frames=5"):
+        pg_tokenizer.frame_clips(videos, 5)
+
+    torch.manual_seed(0)
+    pg = PGVQGAN(build_vqgan("tiny")).train()  # its VQGAN frozen in eval mode, as in training
+    seen = []
+
+    def guide(frame):
+        seen.append(frame)
+        return pg.guide(frame)
+
+    clip = torch.rand(2, 3, 3, 32, 32) * 2 - 1
+    loss, temporal = pg_tokenizer.clip_loss(pg.vqgan, guide, clip, clip[:, 0], weight=1.0)
+    assert len(seen) == 2 and torch.equal(seen[0], clip[:, 0])
+    indices = pg.vqgan.quantize(clip[:, 1]).indices
+    decoded = pg.vqgan.decode_codes(indices, pg.guide(clip[:, 0]))
+    expected = torch.from_numpy(to_uint8(decoded).numpy()).permute(0, 3, 1, 2) / 127.5 - 1
+    torch.testing.assert_close(seen[1], expected)  # the 8-bit decode of frame 1 guides frame 2
+    assert not seen[1].requires_grad and loss.requires_grad and temporal > 0

@@ -32,6 +32,9 @@ class TokenizerOptimConfig:
     # "all" trains every part; "decoder" freezes the encoder and codebook of the `init=` VQGAN,
     # so its tokens (and any transformer trained on them) stay valid while the decoder improves.
     train: str = "all"
+    # PG-VQGAN only: frames per training clip; every frame after the first is guided by the
+    # decode of the one before it, as at inference, so the guide learns not to compound errors
+    pg_clip_frames: int = 3
 
 
 @dataclass
