@@ -156,7 +156,8 @@ def model_name(meta: dict) -> str:
     if isinstance(meta.get("name"), str):
         return meta["name"]
     data = meta.get("data")
-    source = data.get("name") or data.get("source") if isinstance(data, dict) else data
+    source = (data.get("name") or data.get("source")) if isinstance(data, dict) else data
+    source = source if isinstance(source, str) else None  # e.g. a shards' source record
     ablation = meta.get("ablation") if meta.get("ablation") not in (None, "none") else None
     parts = ["nuwa", meta.get("preset") or "custom", source and Path(str(source)).name, ablation]
     return "-".join(str(p) for p in parts if p)

@@ -10,7 +10,7 @@ import pytest
 import test_pipeline_tasks as shared
 import torch
 
-from nuwa.bundle import BundleMissingError, TokenizerMismatchWarning
+from nuwa.bundle import BundleMissingError, TokenizerMismatchWarning, model_name
 from nuwa.checkpoint import CheckpointError
 from nuwa.io import sha256_file
 from nuwa.model import Nuwa, preset
@@ -161,3 +161,20 @@ def test_long_texts_are_truncated_with_a_warning(pipes):
     with pytest.warns(TextTruncationWarning, match="only the first 77 are used"):
         [img] = pipes["text"].text_to_image(["hills " * 100], 64, 64, progress=False)
     assert img.shape == (64, 64, 3)
+
+
+LHQ = "/data/lhq_1024"
+
+
+@pytest.mark.parametrize(
+    "meta,name",
+    [
+        ({"name": "toy"}, "toy"),
+        ({"preset": "small", "data": {"name": "procedural"}}, "nuwa-small-procedural"),
+        ({"preset": "small", "data": {"source": {"source": "procedural:8"}}}, "nuwa-small"),
+        ({"preset": "tiny", "data": LHQ, "ablation": "no_cache"}, "nuwa-tiny-lhq_1024-no_cache"),
+        ({}, "nuwa-custom"),
+    ],
+)
+def test_model_names_are_readable_whatever_the_metadata_holds(meta, name):
+    assert model_name(meta) == name
