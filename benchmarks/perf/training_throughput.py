@@ -28,6 +28,7 @@ from nuwa.text import tokenize
 from nuwa.train.batches import Batch
 from nuwa.train.flops import plan_flops
 from nuwa.train.objective import Objective, group_by_order, train_batch
+from nuwa.train.recipe import Recipe, adamw
 
 CAPTION = "a partly cloudy day sky over two ranges of rocky mountains above a calm lake"
 
@@ -49,7 +50,7 @@ def measure(args, loss: str) -> dict:
     grid = PatchGrid(*args.canvas)
     plans = {o: make_plan(grid, model.extent, o) for o in ORDERS}
     layout = Layout(cfg.patch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = adamw(list(model.parameters()), Recipe(preset=args.preset))  # the trainer's
     objective = Objective(model, label_smoothing=0.1)
     bf16 = torch.device(device).type == "cuda"
     autocast = torch.autocast("cuda", torch.bfloat16) if bf16 else None
