@@ -21,18 +21,26 @@ pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # 2x2
 
 
 @pytest.fixture(scope="module")
-def run(shards, tmp_path_factory):  # noqa: F811
-    """A two-batch text-conditioned tiny run with held-out shards."""
-    run_dir = tmp_path_factory.mktemp("run")
+def phases(shards, tmp_path_factory):  # noqa: F811
+    """Two phases of a text-conditioned tiny run (two batches each, the second from the first's
+    weights) with held-out shards."""
+    first, second = tmp_path_factory.mktemp("phase1"), tmp_path_factory.mktemp("phase2")
     overrides = ["model.batches=2", "+model.arch.text=clip-tiny", f"val_shards={shards / 'val'}"]
-    Trainer(config(shards, run_dir, *overrides)).run()
-    return run_dir
+    Trainer(config(shards, first, *overrides)).run()
+    Trainer(config(shards, second, *overrides, f"init={first / 'model.safetensors'}")).run()
+    return first, second
 
 
-def test_export_writes_a_bundle_that_loads_and_reproduces_the_run(run, shards, tmp_path):  # noqa: F811
-    out = tmp_path / "bundle"
+@pytest.fixture(scope="module")
+def run(phases):
+    return phases[1]
+
+
+def test_export_writes_a_bundle_that_loads_and_reproduces_the_run(phases, shards, tmp_path):  # noqa: F811
+    out, (first, run) = tmp_path / "bundle", phases
     argv = ["--run", str(run), "--tokenizer", str(shards / "tok.safetensors"), "--out", str(out)]
-    assert export.main([*argv, "--val-shards", str(shards / "val"), "--name", "toy"]) == 0
+    argv += ["--earlier-run", str(first), "--val-shards", str(shards / "val"), "--name", "toy"]
+    assert export.main(argv) == 0
     _, digests = bundle_files(out)  # every file matches SHA256SUMS
     assert set(read_sha256sums(out / "SHA256SUMS")) == {
         "model.safetensors", "tokenizer.safetensors", "training_curve.png", "samples.png",
@@ -47,6 +55,8 @@ def test_export_writes_a_bundle_that_loads_and_reproduces_the_run(run, shards, t
     fp32, fp16 = (metrics["heldout"][k]["loss"] for k in ("float32", "float16_stored"))
     assert fp16 == pytest.approx(fp32, abs=1e-2)
     assert metrics["samples_png"]["scene_px"] == 512
+    training = metrics["training"]  # both phases: 2 batches x 4 patches each
+    assert (training["batches"], training["optimizer_steps"], len(training["phases"])) == (4, 16, 2)
     # reference, right, left, down, up, all around, text-to-image: 7 rows of 4 half-size scenes
     width, height = Image.open(out / "samples.png").size
     assert (width, height) == (4 * 256 + 5 * 8, 7 * 256 + 8 * 8)

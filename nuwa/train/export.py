@@ -1,7 +1,7 @@
 """Make the bundled model directory (``nuwa/bundled/``) from a finished transformer run.
 
     python -m nuwa.train.export --run RUN_DIR --tokenizer TOKENIZER --out nuwa/bundled \\
-        [--val-shards DIR] [--name nuwa-small-procedural-landscapes-v1]
+        [--earlier-run PHASE_DIR ...] [--val-shards DIR] [--name NAME]
 
 Writes to ``--out``:
 
@@ -9,7 +9,8 @@ Writes to ``--out``:
   fits in git; loading upcasts them into the float32 model.
 * ``tokenizer.safetensors``: the tokenizer copied byte for byte. It must make the tokens of the
   run's shards: the same file, or one with the same encoder and codebook (a decoder fine-tune).
-* ``training_curve.png``: training loss and lr per optimizer step, from the run's ``log.csv``.
+* ``training_curve.png``: training loss and lr per optimizer step, from the ``log.csv`` of the run
+  and of the ``--earlier-run`` phases it continued.
 * ``samples.png``: held-out procedural scenes (test-split seeds), half given: outpainting right,
   left, down, up and all around, then text-to-image for their captions (``Pipeline.from_bundled``).
 * ``metrics.json``: training summary, the run's ``eval.json``, and the held-out loss of the
@@ -72,30 +73,49 @@ def check_tokenizer(path: Path, data: dict, run: Path) -> None:
         raise CheckpointError(f"{path} is not the tokenizer of {run}'s shards")
 
 
-def training_curve(log_csv: Path, out: Path) -> None:
-    """PNG of training loss (and lr) against optimizer steps."""
+def training_curve(runs: list[Path], out: Path) -> None:
+    """PNG of training loss (and lr) against optimizer steps over the ``runs`` (training phases,
+    each started from the previous one's weights), from their ``log.csv``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(log_csv, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    steps = [int(r["optimizer_step"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    ax.plot(steps, [float(r["loss"]) for r in rows], label="training loss (label smoothing 0.1)")
-    ax.set_xlabel("optimizer step (one per patch: render-and-optimize)")
-    ax.set_ylabel("cross-entropy (nats / token)")
-    ax.grid(True, alpha=0.3)
     lr = ax.twinx()
-    lr.plot(steps, [float(r["lr"]) for r in rows], color="tab:gray", linestyle="--", label="lr")
+    offset = 0
+    for phase, run in enumerate(runs, 1):
+        with open(run / "log.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        steps = [offset + int(r["optimizer_step"]) for r in rows]
+        label = f"phase {phase}" if len(runs) > 1 else "training loss"
+        ax.plot(steps, [float(r["loss"]) for r in rows], label=label)
+        lr.plot(steps, [float(r["lr"]) for r in rows], color="tab:gray", linestyle="--")
+        offset = steps[-1]
+    ax.set_xlabel("optimizer step (one per patch: render-and-optimize)")
+    ax.set_ylabel("training loss (nats/token)")
+    ax.set_title("cross-entropy with label smoothing 0.1; lr dashed", fontsize=9)
+    ax.grid(True, alpha=0.3)
     lr.set_ylabel("learning rate")
-    fig.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(out, png.getvalue())
+
+
+def training_summary(runs: list[Path]) -> dict:
+    """Batches, optimizer steps and seconds summed over the phases, and each phase's recipe."""
+    metas = [
+        load_checkpoint(run / "model.safetensors", expected_kind="nuwa-model")[1] for run in runs
+    ]
+    summary = {k: sum(m[k] for m in metas) for k in ("batches", "optimizer_steps", "elapsed_s")}
+    return summary | {
+        "phases": [
+            {"run": run.name, "recipe": m["recipe"]} for run, m in zip(runs, metas, strict=True)
+        ]
+    }
 
 
 def heldout_fp16_vs_fp32(run: Path, bundled: Path, val_shards: Path) -> dict:
@@ -188,6 +208,13 @@ def write_sums(out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nuwa.train.export", description=__doc__)
     parser.add_argument("--run", type=Path, required=True, help="a finished transformer run_dir")
+    parser.add_argument(
+        "--earlier-run",
+        type=Path,
+        action="append",
+        default=[],
+        help="a training phase that --run continued (init=), oldest first; repeatable",
+    )
     parser.add_argument("--tokenizer", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--val-shards", type=Path, default=None)
@@ -202,11 +229,12 @@ def main(argv: list[str] | None = None) -> int:
             open(args.tokenizer, "rb") as src,
         ):
             shutil.copyfileobj(src, f)
-        training_curve(args.run / "log.csv", args.out / "training_curve.png")
+        phases = [*args.earlier_run, args.run]
+        training_curve(phases, args.out / "training_curve.png")
         write_sums(args.out)  # Pipeline.from_bundled checks the weights against it
         metrics = {
             "name": args.name,
-            "training": {k: meta[k] for k in ("batches", "optimizer_steps", "elapsed_s", "recipe")},
+            "training": training_summary(phases),
             "run_eval": json.loads((args.run / "eval.json").read_text(encoding="utf-8")),
             "samples_png": sample_grid(args.out, args.out / "samples.png"),
         }
