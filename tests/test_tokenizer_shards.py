@@ -12,7 +12,8 @@ from nuwa.data.loaders import load_records
 from nuwa.data.records import DataError
 from nuwa.data.shards import TokenShards, add_tokenize_arguments, run_tokenize
 from nuwa.data.video import render_pan_video
-from nuwa.tokenizer import build_vqgan, load_tokenizer, save_tokenizer
+from nuwa.io import sha256_file
+from nuwa.tokenizer import build_vqgan, codes_sha256, load_tokenizer, save_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,9 @@ def test_shards_hold_the_tokens_and_captions_of_every_item(tmp_path, tokenizer_p
         "shard_00000.bin", "shard_00001.bin", "shard_00002.bin"
     ]  # fmt: skip
     model = load_tokenizer(tokenizer_path)
+    recorded = shards.index["tokenizer"]
+    assert recorded["sha256"] == sha256_file(tokenizer_path)
+    assert recorded["codes_sha256"] == codes_sha256(model)  # what a decoder fine-tune keeps
     for i, record in enumerate(load_records("procedural:5", size=64)):
         tokens, caption = shards[i]
         assert tokens.dtype == torch.int64 and tokens.shape == (4, 4)
