@@ -177,6 +177,8 @@ class _Run:
                 "sampling_code_sha256": code_digest(),
                 "data_source": real.source,
                 "world_size": self.ranks.world_size,
+                # matmul summation order, and so the sampled canvases, depend on it
+                "torch_threads": torch.get_num_threads(),
                 "batch_seed": "int(sha256(f'{seed}/{stream}/{batch_index}')[:8 bytes]) >> 1",
             },
             device=f"{config.device}{gpu} x{self.ranks.world_size}",

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from harness_fakes import ROOT, TINY_FEATURES, FakePipeline, register_tiny_extractors, run_fake
 
 from benchmarks.config import resolve_config
@@ -65,6 +66,7 @@ def test_results_file_follows_the_schema_and_records_provenance(finished):
         and results["seeds"]["procedural_first_seed"] == 2_000_000
     )
     assert {"torch", "numpy", "nuwa-infinity"} <= set(results["env"])
+    assert results["config"]["torch_threads"] == torch.get_num_threads()
     assert set(results["wall_time_s"]) >= {"generation", "metrics", "total"}
     assert [m["base"] for m in results["metrics"]] == ["block_fid", "block_fid_pooled"]
     for metric in results["metrics"]:
