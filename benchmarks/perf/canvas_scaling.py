@@ -34,12 +34,11 @@ from benchmarks.perf.common import (
     DEFAULT_OUT,
     build_model,
     per_patch,
-    plot,
     run_info,
     set_threads,
     strip_plan,
     timed_sample,
-    write_json,
+    write_results,
 )
 from nuwa.model import preset
 from nuwa.model.blocks import attention_probe
@@ -206,9 +205,10 @@ def run(args: argparse.Namespace) -> dict:
         "widths": rows,
         "summary": {k: v for k, v in summary.items() if k != "lines"},
     }
-    path = write_json(args.out_dir, NAME, payload)
-    write_plot(path.with_suffix(".png"), rows, args)
-    print(f"wrote {path} and {path.with_suffix('.png')}")
+    title = (
+        f"1 x W canvases, NCP vs full context ({args.preset}, batch {args.batch}, {args.device})"
+    )
+    write_results(args.out_dir, NAME, payload, panels(rows), title)
     return payload
 
 
@@ -231,7 +231,8 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def write_plot(path: Path, rows: list[dict], args: argparse.Namespace) -> None:
+def panels(rows: list[dict]) -> list[dict]:
+    """Plot panels against canvas width: ms per patch, peak memory, keys per query."""
     cols = [r["cols"] for r in rows]
 
     def series(key: str) -> dict:
@@ -239,32 +240,28 @@ def write_plot(path: Path, rows: list[dict], args: argparse.Namespace) -> None:
         return {names[m]: (cols, [r[m][key] for r in rows]) for m in METHODS}
 
     memory_key = "peak_gpu_mb" if rows[0]["ncp"]["peak_gpu_mb"] is not None else "peak_rss_mb"
-    plot(
-        path,
-        [
-            {
-                "x": "canvas width (patches)",
-                "y": "ms per patch",
-                "logx": True,
-                "logy": True,
-                "series": series("ms_per_patch"),
-            },
-            {
-                "x": "canvas width (patches)",
-                "y": MEMORY_LABELS[memory_key],
-                "logx": True,
-                "series": series(memory_key),
-            },
-            {
-                "x": "canvas width (patches)",
-                "y": "keys per query (max)",
-                "logx": True,
-                "logy": True,
-                "series": series("keys_per_query_max"),
-            },
-        ],
-        f"1 x W canvases, NCP vs full context ({args.preset}, batch {args.batch}, {args.device})",
-    )
+    return [
+        {
+            "x": "canvas width (patches)",
+            "y": "ms per patch",
+            "logx": True,
+            "logy": True,
+            "series": series("ms_per_patch"),
+        },
+        {
+            "x": "canvas width (patches)",
+            "y": MEMORY_LABELS[memory_key],
+            "logx": True,
+            "series": series(memory_key),
+        },
+        {
+            "x": "canvas width (patches)",
+            "y": "keys per query (max)",
+            "logx": True,
+            "logy": True,
+            "series": series("keys_per_query_max"),
+        },
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -167,6 +167,38 @@ def write_json(out_dir: str | Path, name: str, payload: dict) -> Path:
     return path
 
 
+def write_results(
+    out_dir: str | Path, name: str, payload: dict, panels: list[dict], title: str
+) -> Path:
+    """``out_dir/name.json`` and its plot ``out_dir/name.png`` (see :func:`plot`); prints both."""
+    path = write_json(out_dir, name, payload)
+    plot(path.with_suffix(".png"), panels, title)
+    print(f"wrote {path} and {path.with_suffix('.png')}")
+    return path
+
+
+def batch_panels(
+    rows: list[dict], y: str, series: dict[str, str], ratio_y: str, ratio: tuple[str, str]
+) -> list[dict]:
+    """Two panels against batch size: ``series`` ({name: row key}) on log-log axes, then the
+    ``ratio`` series (name, row key)."""
+    batches = [r["batch"] for r in rows]
+
+    def points(key: str) -> tuple[list, list]:
+        return batches, [r[key] for r in rows]
+
+    return [
+        {
+            "x": "batch",
+            "y": y,
+            "logx": True,
+            "logy": True,
+            "series": {label: points(key) for label, key in series.items()},
+        },
+        {"x": "batch", "y": ratio_y, "logx": True, "series": {ratio[0]: points(ratio[1])}},
+    ]
+
+
 def plot(
     path: str | Path,
     panels: list[dict],

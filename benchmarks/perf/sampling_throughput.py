@@ -31,17 +31,17 @@ from benchmarks.perf.common import (
     DEFAULT_OUT,
     PROMPT,
     Stamp,
+    batch_panels,
     best,
     build_model,
     mean,
     per_patch,
-    plot,
     run_info,
     set_threads,
     strip_plan,
     timed,
     timed_sample,
-    write_json,
+    write_results,
 )
 from nuwa.model import Nuwa
 from nuwa.sampling import pick
@@ -196,31 +196,16 @@ def run(args: argparse.Namespace) -> dict:
         **run_info(args, args.device),
         "rows": rows,
     }
-    path = write_json(args.out_dir, NAME, payload)
-    batches = [r["batch"] for r in rows]
-    plot(
-        path.with_suffix(".png"),
-        [
-            {
-                "x": "batch",
-                "y": "ms per token step",
-                "logx": True,
-                "logy": True,
-                "series": {
-                    "NCP sampling": (batches, [r["step_ms"] for r in rows]),
-                    "weight-matmul roofline": (batches, [r["roofline_step_ms"] for r in rows]),
-                },
-            },
-            {
-                "x": "batch",
-                "y": "roofline / actual",
-                "logx": True,
-                "series": {"ratio": (batches, [r["ratio"] for r in rows])},
-            },
-        ],
-        f"Sampling vs roofline ({args.preset}, {args.device})",
+    panels = batch_panels(
+        rows,
+        "ms per token step",
+        {"NCP sampling": "step_ms", "weight-matmul roofline": "roofline_step_ms"},
+        "roofline / actual",
+        ("ratio", "ratio"),
     )
-    print(f"wrote {path} and {path.with_suffix('.png')}")
+    write_results(
+        args.out_dir, NAME, payload, panels, f"Sampling vs roofline ({args.preset}, {args.device})"
+    )
     return payload
 
 

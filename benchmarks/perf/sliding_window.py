@@ -29,15 +29,15 @@ from benchmarks.perf.common import (
     DEFAULT_OUT,
     PROMPT,
     Stamp,
+    batch_panels,
     best,
     build_model,
     per_patch,
-    plot,
     run_info,
     set_threads,
     strip_plan,
     timed_sample,
-    write_json,
+    write_results,
 )
 from nuwa.adc import make_plan
 from nuwa.layout import PatchGrid
@@ -167,32 +167,16 @@ def run(args: argparse.Namespace) -> dict:
         **run_info(args, args.device),
         "rows": rows,
     }
-    path = write_json(args.out_dir, NAME, payload)
-    batches = [r["batch"] for r in rows]
-    plot(
-        path.with_suffix(".png"),
-        [
-            {
-                "x": "batch",
-                "y": "ms per patch",
-                "logx": True,
-                "logy": True,
-                "series": {
-                    "sliding window": (batches, [r["sliding_window_ms_per_patch"] for r in rows]),
-                    "NCP": (batches, [r["ncp_ms_per_patch"] for r in rows]),
-                },
-            },
-            {
-                "x": "batch",
-                "y": "speedup (x)",
-                "logx": True,
-                "series": {"NCP over sliding window": (batches, [r["speedup"] for r in rows])},
-            },
-        ],
-        f"Sliding window ({model.cfg.patch_size}x{model.cfg.patch_size}) vs NCP"
-        f" ({args.preset}, {args.device})",
+    panels = batch_panels(
+        rows,
+        "ms per patch",
+        {"sliding window": "sliding_window_ms_per_patch", "NCP": "ncp_ms_per_patch"},
+        "speedup (x)",
+        ("NCP over sliding window", "speedup"),
     )
-    print(f"wrote {path} and {path.with_suffix('.png')}")
+    side = model.cfg.patch_size
+    title = f"Sliding window ({side}x{side}) vs NCP ({args.preset}, {args.device})"
+    write_results(args.out_dir, NAME, payload, panels, title)
     return payload
 
 
