@@ -71,11 +71,7 @@ def load_files(
         pg = load_tokenizer(paths["pg_tokenizer"], kind="pg_vqgan").to(device)
     digests = digests or {name: sha256_file(path) for name, path in paths.items()}
     meta = _metadata(paths["model"])
-    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-    if data.get("tokenizer_codes_sha256"):
-        trained_on, ours = data["tokenizer_codes_sha256"], codes_sha256(tokenizer)
-    else:
-        trained_on, ours = data.get("tokenizer_sha256"), digests["tokenizer"]
+    trained_on, ours = tokenizer_identity(meta.get("data"), tokenizer, digests["tokenizer"])
     if trained_on and trained_on != ours:
         warnings.warn(
             f"model {paths['model']} was trained on tokens of tokenizer {trained_on[:8]}, but "
@@ -86,6 +82,18 @@ def load_files(
         )
     model_id = f"{model_name(meta)}@{digests['model'][:8]}"
     return ModelFiles(model, tokenizer, pg, model_id, digests)
+
+
+def tokenizer_identity(
+    data: dict | None, tokenizer: VQGAN, file_sha256: str
+) -> tuple[str | None, str]:
+    """(the tokenizer a model's training tokens came from, as its ``data`` metadata records it;
+    the same identity of ``tokenizer``): the encoder+codebook digest where the model records
+    one, so a decoder fine-tune matches, else the tokenizer file's SHA-256 (older runs)."""
+    data = data if isinstance(data, dict) else {}
+    if data.get("tokenizer_codes_sha256"):
+        return data["tokenizer_codes_sha256"], codes_sha256(tokenizer)
+    return data.get("tokenizer_sha256"), file_sha256
 
 
 def bundle_files(directory: str | Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:

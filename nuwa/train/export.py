@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from nuwa.adc import make_plan
+from nuwa.bundle import tokenizer_identity
 from nuwa.checkpoint import CheckpointError, load_checkpoint
 from nuwa.data import DATASET_NAME, render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
@@ -46,7 +47,7 @@ from nuwa.io import (
 )
 from nuwa.layout import PatchGrid
 from nuwa.model.checkpoint import load_model, save_model
-from nuwa.tokenizer import codes_sha256, load_tokenizer
+from nuwa.tokenizer import load_tokenizer
 from nuwa.train.heldout import heldout_loss
 
 SAMPLER = {"top_k": 100, "temperature": 1.0, "seed": 0}  # the grid's settings, in metrics.json
@@ -65,11 +66,8 @@ def check_tokenizer(path: Path, data: dict, run: Path) -> None:
     """CheckpointError unless ``path`` makes the tokens of ``run``'s shards (same encoder and
     codebook; the decoder may be a fine-tune), or, for runs that predate codes digests, is the
     very file that made them."""
-    if data.get("tokenizer_codes_sha256"):
-        same = codes_sha256(load_tokenizer(path, kind="vqgan")) == data["tokenizer_codes_sha256"]
-    else:
-        same = sha256_file(path) == data["tokenizer_sha256"]
-    if not same:
+    recorded, ours = tokenizer_identity(data, load_tokenizer(path, kind="vqgan"), sha256_file(path))
+    if recorded != ours:
         raise CheckpointError(f"{path} is not the tokenizer of {run}'s shards")
 
 
