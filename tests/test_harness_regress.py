@@ -4,6 +4,7 @@ degraded model, and refuses to pass when there is no accepted row."""
 from __future__ import annotations
 
 import pytest
+import torch
 from harness_fakes import TINY_FEATURES, FakePipeline, register_tiny_extractors
 
 from benchmarks.regress import regress
@@ -52,3 +53,27 @@ def test_regress_passes_its_baseline_and_fails_a_degraded_model(table, tmp_path)
 def test_regress_without_an_accepted_row_is_an_error(table, tmp_path):
     with pytest.raises(LeaderboardError, match="--accept"):
         _regress(FakePipeline(), table, tmp_path)
+
+
+class ThreadRecordingPipeline(FakePipeline):
+    """Records the torch thread count each outpainting call ran with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    def outpaint(self, *args, **kwargs):
+        self.threads.append(torch.get_num_threads())
+        return super().outpaint(*args, **kwargs)
+
+
+def test_regress_runs_on_one_thread_and_restores_the_callers(table, tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipeline = ThreadRecordingPipeline()
+        _regress(pipeline, table, tmp_path, accept=True)
+        assert pipeline.threads and set(pipeline.threads) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
