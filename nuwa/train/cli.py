@@ -36,9 +36,11 @@ def main(cfg: DictConfig) -> None:
     if cfg.stage not in STAGES:
         sys.exit(f"nuwa-train: error: unknown stage {cfg.stage!r}; choose from {sorted(STAGES)}")
     module, function = STAGES[cfg.stage].split(":")
+    finished = False
     try:
         getattr(importlib.import_module(module), function)(cfg)
+        finished = True
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         sys.exit(f"nuwa-train: error: {err}")
     finally:
-        teardown_distributed()
+        teardown_distributed(wait=finished)

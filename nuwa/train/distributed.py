@@ -39,6 +39,15 @@ def setup_distributed() -> Dist:
     return Dist(dist.get_rank(), world_size, device)
 
 
-def teardown_distributed() -> None:
+def teardown_distributed(wait: bool = True) -> None:
+    """Leave the process group; with ``wait``, once every rank is done with it.
+
+    The barrier keeps a rank that finishes early (rank 1 while rank 0 still saves) from
+    destroying its gloo pairs under a peer that uses them: that aborted rank 1 with
+    "terminate called without an active exception" in a 2-rank FSDP test run. A rank that
+    failed passes ``wait=False``, since its peers may never reach the barrier.
+    """
     if dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
