@@ -8,15 +8,13 @@ VQGAN its tokens come from, and optionally a PG-VQGAN for video frames
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
-from nuwa.checkpoint import CheckpointError
+from nuwa.checkpoint import CheckpointError, read_metadata
 from nuwa.io import sha256_file
 from nuwa.model.checkpoint import load_model
 from nuwa.model.transformer import Nuwa
@@ -70,7 +68,7 @@ def load_files(
     if "pg_tokenizer" in paths:
         pg = load_tokenizer(paths["pg_tokenizer"], kind="pg_vqgan").to(device)
     digests = digests or {name: sha256_file(path) for name, path in paths.items()}
-    meta = _metadata(paths["model"])
+    meta = read_metadata(paths["model"])
     trained_on, ours = tokenizer_identity(meta.get("data"), tokenizer, digests["tokenizer"])
     if trained_on and trained_on != ours:
         warnings.warn(
@@ -169,8 +167,3 @@ def model_name(meta: dict) -> str:
     ablation = meta.get("ablation") if meta.get("ablation") not in (None, "none") else None
     parts = ["nuwa", meta.get("preset") or "custom", source and Path(str(source)).name, ablation]
     return "-".join(str(p) for p in parts if p)
-
-
-def _metadata(path: Path) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}

@@ -55,6 +55,15 @@ def save_checkpoint(
     atomic_write_bytes(path, st_save(contiguous, metadata=header))
 
 
+def read_metadata(path: str | os.PathLike, *, expected_kind: str | None = None) -> dict[str, Any]:
+    """The metadata of a checkpoint written by :func:`save_checkpoint`, without its tensors.
+
+    Raises CheckpointError with a one-line reason for a missing, corrupt or wrong-kind file.
+    """
+    metadata, _ = _open(path, expected_kind, tensors=False)
+    return metadata
+
+
 def load_checkpoint(
     path: str | os.PathLike, *, expected_kind: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -62,19 +71,26 @@ def load_checkpoint(
 
     Raises CheckpointError with a one-line reason for a missing, corrupt or wrong-kind file.
     """
+    metadata, tensors = _open(path, expected_kind, tensors=True)
+    return tensors, metadata
+
+
+def _open(
+    path: str | os.PathLike, expected_kind: str | None, *, tensors: bool
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = {key: json.loads(value) for key, value in (f.metadata() or {}).items()}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+            loaded = {key: f.get_tensor(key) for key in f.keys()} if tensors else {}  # noqa: SIM118
     except (SafetensorError, ValueError, OSError) as err:
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint ({err})") from err
     kind = metadata.get("kind")
     if expected_kind is not None and kind != expected_kind:
         raise CheckpointError(f"{path} holds a {kind!r} checkpoint, expected {expected_kind!r}")
-    return tensors, metadata
+    return metadata, loaded
 
 
 # ---- resumable training state: modules + optimisers + RNG in one checkpoint --------------------

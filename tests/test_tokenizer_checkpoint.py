@@ -12,6 +12,7 @@ from nuwa.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_training_state,
+    read_metadata,
     save_checkpoint,
     save_training_state,
 )
@@ -28,6 +29,19 @@ def test_round_trip_keeps_tensors_and_typed_metadata(tmp_path):
     assert isinstance(meta["git_commit"], str) and meta["git_commit"]
     header_len = int.from_bytes(path.read_bytes()[:8], "little")  # safetensors, not pickle
     assert json.loads(path.read_bytes()[8 : 8 + header_len])["__metadata__"]["kind"] == '"test"'
+
+
+def test_read_metadata_gives_the_metadata_without_the_tensors_and_the_same_errors(tmp_path):
+    path = tmp_path / "a.safetensors"
+    with pytest.raises(CheckpointError, match="not found"):
+        read_metadata(path)
+    save_checkpoint(path, {"w": torch.randn(3, 4)}, {"kind": "test", "config": {"ch": [1]}})
+    assert read_metadata(path, expected_kind="test") == load_checkpoint(path)[1]
+    with pytest.raises(CheckpointError, match="holds a 'test' checkpoint, expected 'gpt'"):
+        read_metadata(path, expected_kind="gpt")
+    path.write_bytes(b"\x80\x04 a pickle, not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        read_metadata(path)
 
 
 def test_missing_corrupt_truncated_and_wrong_kind_files_raise_checkpoint_error(tmp_path):

@@ -34,7 +34,7 @@ from PIL import Image
 
 from nuwa.adc import make_plan
 from nuwa.bundle import tokenizer_identity
-from nuwa.checkpoint import CheckpointError, load_checkpoint
+from nuwa.checkpoint import CheckpointError, read_metadata
 from nuwa.data import DATASET_NAME, render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.data.shards import TokenShards
@@ -55,7 +55,7 @@ SAMPLER = {"top_k": 100, "temperature": 1.0, "seed": 0}  # the grid's settings, 
 
 def export_model(run: Path, out: Path, name: str) -> dict:
     """float16 copy of ``run/model.safetensors`` with a readable name; returns its metadata."""
-    _, meta = load_checkpoint(run / "model.safetensors", expected_kind="nuwa-model")
+    meta = read_metadata(run / "model.safetensors", expected_kind="nuwa-model")
     model = load_model(run / "model.safetensors").half()
     keep = {k: v for k, v in meta.items() if k not in ("kind", "config", "git_commit")}
     save_model(model, out / "model.safetensors", {**keep, "name": name, "stored_as": "float16"})
@@ -105,9 +105,7 @@ def training_curve(runs: list[Path], out: Path) -> None:
 
 def training_summary(runs: list[Path]) -> dict:
     """Batches, optimizer steps and seconds summed over the phases, and each phase's recipe."""
-    metas = [
-        load_checkpoint(run / "model.safetensors", expected_kind="nuwa-model")[1] for run in runs
-    ]
+    metas = [read_metadata(run / "model.safetensors", expected_kind="nuwa-model") for run in runs]
     summary = {k: sum(m[k] for m in metas) for k in ("batches", "optimizer_steps", "elapsed_s")}
     return summary | {
         "phases": [
@@ -119,7 +117,7 @@ def training_summary(runs: list[Path]) -> dict:
 def heldout_fp16_vs_fp32(run: Path, bundled: Path, val_shards: Path) -> dict:
     """Held-out loss of the float32 export and of the float16-stored bundle, same canvases."""
     fp32, fp16 = load_model(run / "model.safetensors"), load_model(bundled / "model.safetensors")
-    recipe = load_checkpoint(run / "model.safetensors")[1]["recipe"]
+    recipe = read_metadata(run / "model.safetensors")["recipe"]
     grid = PatchGrid(*recipe["canvas"], recipe["frames"])
     plans = {o: make_plan(grid, fp32.extent, o) for o in recipe["orders"]}
     val = TokenShards(val_shards)
