@@ -1,6 +1,7 @@
 """Vertical layout of generated landscapes: do sky, ridges and ground land at the right heights?
 
-    python -m benchmarks.layout [--checkpoint DIR] [--n 32] [--size 512] [--out FILE.json]
+    python -m benchmarks.layout [--checkpoint DIR | MODEL --tokenizer TOK] [--n 32] [--size 512]
+                                [--out FILE.json]
 
 Held-out procedural scenes (test split, procedural-landscapes-v1) have a known ground truth. For
 each LHQC direction the model generates one half of a scene from the other half, and for
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.config import Region, crop, outpaint_regions
-from benchmarks.harness import load_pipeline
+from benchmarks.harness import USER_ERRORS, load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.io import atomic_write_json
@@ -59,7 +60,10 @@ def score(
 @torch.no_grad()
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default="bundled", help="'bundled' or a checkpoint folder")
+    parser.add_argument(
+        "--checkpoint", default="bundled", help="'bundled', a checkpoint folder or a model file"
+    )
+    parser.add_argument("--tokenizer", help="the tokenizer of a --checkpoint model file")
     parser.add_argument("--n", type=int, default=32, help="held-out scenes (at least 2)")
     parser.add_argument("--size", type=int, default=512, help="scene side in px (multiple of 256)")
     parser.add_argument("--out", help="write the results here as JSON")
@@ -67,7 +71,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.n < 2 or args.size < 256 or args.size % 256:
         parser.error("--n must be at least 2 and --size a positive multiple of 256")
 
-    pipe = load_pipeline(args.checkpoint, None, None, "cpu")
+    try:
+        pipe = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
+    except USER_ERRORS as error:
+        parser.error(str(error))
     seeds = range(PROCEDURAL_SEED_BASE["test"], PROCEDURAL_SEED_BASE["test"] + args.n)
     scenes = [render_landscape(seed, args.size, args.size) for seed in seeds]
     real = np.stack([scene.image for scene in scenes])
@@ -83,11 +90,11 @@ def main(argv: list[str] | None = None) -> dict:
             direction=direction,
             amount_px=args.size // 2,
             texts=captions,
-            progress=False,
+            progress=True,
             **SAMPLER,
         )
         results[direction] = score(np.stack(outputs), real, generated, reconstructed)
-    images = pipe.text_to_image(captions, args.size, args.size, progress=False, **SAMPLER)
+    images = pipe.text_to_image(captions, args.size, args.size, progress=True, **SAMPLER)
     whole = Region(0, 0, args.size, args.size)
     results["text_to_image"] = score(np.stack(images), real, whole, reconstructed)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from test_model_exactness import one_thread  # noqa: F401 (autouse fixture)
 
 from benchmarks import layout
@@ -39,3 +40,10 @@ def test_benchmark_runs_on_the_bundled_model(tmp_path, capsys):
         assert set(results[task]) == {"model", "shuffled_scene", "reconstruction"}
         assert all(np.isfinite(r["mean"]) and r["mean"] >= 0 for r in results[task].values())
     assert "text_to_image" in capsys.readouterr().out
+
+
+def test_bad_checkpoint_is_a_usage_error_not_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        layout.main(["--checkpoint", str(tmp_path / "missing.safetensors"), "--tokenizer", "t"])
+    assert exit_info.value.code == 2
+    assert "checkpoint not found" in capsys.readouterr().err
