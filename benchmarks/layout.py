@@ -66,10 +66,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tokenizer", help="the tokenizer of a --checkpoint model file")
     parser.add_argument("--n", type=int, default=32, help="held-out scenes (at least 2)")
     parser.add_argument("--size", type=int, default=512, help="scene side in px (multiple of 256)")
+    parser.add_argument("--top-k", type=int, default=SAMPLER["top_k"], help="0: no top-k")
+    parser.add_argument("--temperature", type=float, default=SAMPLER["temperature"])
     parser.add_argument("--out", help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.n < 2 or args.size < 256 or args.size % 256:
         parser.error("--n must be at least 2 and --size a positive multiple of 256")
+    if args.top_k < 0 or args.temperature <= 0:
+        parser.error("--top-k must be >= 0 and --temperature > 0")
+    sampler = {**SAMPLER, "top_k": args.top_k or None, "temperature": args.temperature}
 
     try:
         pipe = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     reconstructed = pipe.tokenizer.decode(pipe.tokenizer.encode(real)).numpy()
 
     results = {"checkpoint": args.checkpoint, "scenes": args.n, "size": args.size}
-    results["sampler"] = SAMPLER
+    results["sampler"] = sampler
     for direction in DIRECTIONS:
         given, generated = outpaint_regions(direction, args.size, args.size)
         outputs = pipe.outpaint(
@@ -91,10 +96,10 @@ def main(argv: list[str] | None = None) -> dict:
             amount_px=args.size // 2,
             texts=captions,
             progress=True,
-            **SAMPLER,
+            **sampler,
         )
         results[direction] = score(np.stack(outputs), real, generated, reconstructed)
-    images = pipe.text_to_image(captions, args.size, args.size, progress=True, **SAMPLER)
+    images = pipe.text_to_image(captions, args.size, args.size, progress=True, **sampler)
     whole = Region(0, 0, args.size, args.size)
     results["text_to_image"] = score(np.stack(images), real, whole, reconstructed)
 
