@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     captions = [scene.caption for scene in scenes]
     reconstructed = pipe.tokenizer.decode(pipe.tokenizer.encode(real)).numpy()
 
-    results = {"checkpoint": args.checkpoint, "scenes": args.n, "size": args.size}
-    results["sampler"] = sampler
+    results = dict(checkpoint=args.checkpoint, scenes=args.n, size=args.size, sampler=sampler)
     for direction in DIRECTIONS:
         given, generated = outpaint_regions(direction, args.size, args.size)
         outputs = pipe.outpaint(

@@ -2,12 +2,11 @@
 
 Runs ``task`` in a small deterministic configuration (the bundled model unless ``--checkpoint``,
 the embedded procedural set, surrogate Inception features and SWD, a fixed seed, 8 samples, one
-torch thread) and
-compares every metric with the accepted leaderboard row of the same configuration. It exits 1
-with a readable diff when one is worse by more than its tolerance, 2 when there is no accepted
-row (record one with ``--accept``), 0 otherwise. A few minutes on a 2-core CPU. Every call
-starts from an empty folder under ``--out`` (no cached samples or features), so a change
-anywhere in sampling or evaluation shows.
+torch thread) and compares every metric with the accepted leaderboard row of the same
+configuration. It exits 1 with a readable diff when one is worse by more than its tolerance, 2
+when there is no accepted row (record one with ``--accept``), 0 otherwise. A few minutes on a
+2-core CPU. Every call starts from an empty folder under ``--out`` (no cached samples or
+features), so a change anywhere in sampling or evaluation shows.
 """
 
 from __future__ import annotations
