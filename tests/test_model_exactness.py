@@ -1,7 +1,7 @@
-"""The pool path equals the training-mask path: teacher-forced and greedy-sampled, to ~1e-5.
+"""The pool path equals the training-mask path: teacher-forced and greedy-sampled, to fp32 noise.
 
 Models are the ``tiny`` preset with weights re-drawn at unit scale, so attention is sharp and the
-logits are O(10): a wrong context, offset or mask changes them by O(1), far above the tolerance.
+logits are O(30): a wrong context, offset or mask changes them by O(1), far above the tolerance.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from nuwa.model.decoding import PatchDecoder
 from nuwa.sampling import sample
 from nuwa.text import tokenize
 
-TOL = dict(atol=1e-5, rtol=1e-5)
+# Tolerance as a fraction of the largest reference logit. The two paths sum in different orders, so
+# they differ by a few fp32 ulps: at most 4.7e-7 of the scale over every case here on an AMD EPYC
+# (1.2e-5 at |logit| ~ 27), which already broke a flat atol of 1e-5. 2e-6 keeps 4x headroom and is
+# still ~1e-4 absolute, four orders below the O(1) change a wrong context makes.
+SCALE_TOL = 2e-6
 GRIDS = {
     "1x1": PatchGrid(1, 1),
     "2x3": PatchGrid(2, 3),
@@ -53,6 +57,12 @@ def sharp_model(extent=(1, 1, 0), pos_emb="pre", local_decoder="ar", text=None) 
                     0, 1.0 if ("emb" in name or "pos_table" in name) else 1 / math.sqrt(p.shape[-1])
                 )
     return model.eval()
+
+
+def assert_logits_close(actual: torch.Tensor, reference: torch.Tensor) -> None:
+    """``actual`` equals ``reference`` (any shape) to ``SCALE_TOL`` of the reference's scale."""
+    atol = SCALE_TOL * reference.abs().max().item()
+    torch.testing.assert_close(actual, reference, atol=atol, rtol=0)
 
 
 def case_plan(grid: PatchGrid, extent, order: str) -> Plan:
@@ -115,8 +125,8 @@ def test_incremental_decoding_equals_training_mask_pass(grid, extent, pos_emb):
         with torch.no_grad():
             reference = model.forward_plan(patches, plan)
         assert reference.abs().max() > 1.0  # sharp enough for the tolerance to mean something
-        torch.testing.assert_close(pool_logits(model, plan, patches), reference, **TOL)
-        torch.testing.assert_close(token_logits(model, plan, patches), reference, **TOL)
+        assert_logits_close(pool_logits(model, plan, patches), reference)
+        assert_logits_close(token_logits(model, plan, patches), reference)
 
 
 def test_exactness_covers_text_no_position_and_masked_decoders():
@@ -127,8 +137,8 @@ def test_exactness_covers_text_no_position_and_masked_decoders():
     text = text_model.encode_text(tokenize(["a lake at dawn", "snowy peaks"]))
     with torch.no_grad():
         reference = text_model.forward_plan(patches, plan, text=text)
-    torch.testing.assert_close(pool_logits(text_model, plan, patches, text), reference, **TOL)
-    torch.testing.assert_close(token_logits(text_model, plan, patches, text), reference, **TOL)
+    assert_logits_close(pool_logits(text_model, plan, patches, text), reference)
+    assert_logits_close(token_logits(text_model, plan, patches, text), reference)
     for model in (
         sharp_model(extent, "none"),
         sharp_model(extent, "pre", "nar"),
@@ -136,7 +146,7 @@ def test_exactness_covers_text_no_position_and_masked_decoders():
     ):
         with torch.no_grad():
             reference = model.forward_plan(patches, plan)
-        torch.testing.assert_close(pool_logits(model, plan, patches), reference, **TOL)
+        assert_logits_close(pool_logits(model, plan, patches), reference)
 
 
 def test_the_last_token_of_a_patch_reaches_later_patches():
@@ -149,7 +159,7 @@ def test_the_last_token_of_a_patch_reaches_later_patches():
     changed[:, 0, -1] = (changed[:, 0, -1] + 1) % model.codebook_size
     for path in (pool_logits, token_logits):
         before, after = path(model, plan, patches), path(model, plan, changed)
-        torch.testing.assert_close(before[:, 0], after[:, 0], **TOL)  # patch 0 never sees it
+        assert_logits_close(before[:, 0], after[:, 0])  # patch 0 never sees it
         assert (before[:, 1] - after[:, 1]).abs().amax() > 1e-2  # its neighbour does
 
 
@@ -161,7 +171,7 @@ def test_the_oracle_is_sensitive_to_context():
         full = model.forward_plan(patches, plan)
         alone = model.forward_plan(patches, plan.without_context())
     assert (full - alone)[:, 1:].abs().amax() > 1.0  # patches with context differ by O(1)
-    torch.testing.assert_close(full[:, 0], alone[:, 0], **TOL)  # the first has none
+    assert_logits_close(full[:, 0], alone[:, 0])  # the first has none
 
 
 @torch.no_grad()

@@ -259,7 +259,9 @@ def test_text_to_video_first_frame_plain_later_frames_guided(pipes):
 def test_video_without_a_pg_vqgan_decodes_frames_independently(files):
     pipe = Pipeline.from_checkpoint(files["video"], files["tokenizer"])
     [video] = pipe.animate([image(64, 64)], frames=2, progress=False)
-    np.testing.assert_array_equal(video, pipe.tokenizer.decode(pipe.last_tokens[0]).numpy())
+    # one decode per frame: a two-frame batch may round one pixel differently (oneDNN blocking)
+    frames = [pipe.tokenizer.decode(frame).numpy() for frame in pipe.last_tokens[0]]
+    np.testing.assert_array_equal(video, np.stack(frames))
 
 
 def test_streaming_canvas_decodes_a_tile_as_soon_as_its_window_is_complete(pipes):
