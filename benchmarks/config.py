@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -21,9 +22,11 @@ from evaluation import Region
 PROCEDURAL = "procedural"
 # Options that do not change any value a run reports (which metrics are computed, on how many
 # samples, where); every other override changes what is measured.
-EXECUTION_KEYS = ("batch_size", "device", "n", "metrics", "x4")
+EXECUTION_KEYS = ("batch_size", "device", "dtype", "n", "metrics", "x4")
 # Fields the task definition owns; overrides may not touch them.
 FIXED_KEYS = ("task", "version", "kind")
+# Float types a run may generate in. float64 makes the samples independent of thread count and CPU.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
@@ -58,6 +61,7 @@ class EvalConfig:
     sampler: Sampler
     features: Features = field(default_factory=Features)
     device: str = "cpu"
+    dtype: str = "float32"  # the pipeline's float type while generating (see DTYPES)
     overrides: list[str] = field(default_factory=list)
 
     @property
@@ -137,6 +141,8 @@ def check_config(config: EvalConfig, spec: TaskSpec) -> None:
     unknown = sorted(set(config.metrics) - known)
     if unknown:
         raise TaskError(f"{spec.label} has no metric {unknown}; it defines {sorted(known)}")
+    if config.dtype not in DTYPES:
+        raise TaskError(f"dtype must be one of {sorted(DTYPES)}; got {config.dtype!r}")
     if config.n < 1 or config.batch_size < 1:
         raise TaskError(f"n ({config.n}) and batch size ({config.batch_size}) must be positive")
     for metric in config.metrics:

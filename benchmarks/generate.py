@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 import nuwa
 from benchmarks.cache import SampleRef, SampleStore, digest
-from benchmarks.config import EvalConfig, crop, outpaint_amount, outpaint_regions
+from benchmarks.config import DTYPES, EvalConfig, crop, outpaint_amount, outpaint_regions
 from benchmarks.data import RealSet
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError
@@ -61,6 +62,8 @@ class Pipeline(Protocol):
     def text_to_video(
         self, texts: list[str], frames: int, width: int, height: int, **opts: Any
     ) -> list[np.ndarray]: ...
+
+    def to(self, dtype: torch.dtype) -> Pipeline: ...
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ def plan_batches(config: EvalConfig, real: RealSet, model_sha256: str) -> list[_
                     "frames": config.frames,
                     "direction": config.direction,
                     "sampler": asdict(config.sampler),
+                    "dtype": config.dtype,
                     "seed": seed,
                     "inputs": _inputs(config, real, items),
                 }
@@ -214,6 +218,8 @@ def generate(
     counts = {"generated": len(todo), "cached": len(mine) - len(todo)}
     if todo and pipeline is None:
         raise TaskError(f"{len(todo)} batches are not cached and no pipeline was given")
+    if todo:
+        pipeline.to(DTYPES[config.dtype])
     with tqdm(
         total=sum(len(b.items) for b in mine),
         initial=sum(len(b.items) for b in mine if b not in todo),

@@ -54,6 +54,11 @@ class FakePipeline:
         self.model_id = f"fake-nuwa@{'good' if quality == 1.0 else 'bad'}"
         self.checkpoint_sha256 = {"model": hashlib.sha256(f"fake-{quality}".encode()).hexdigest()}
         self.calls: list[dict] = []
+        self.dtype = torch.float32
+
+    def to(self, dtype: torch.dtype) -> FakePipeline:
+        self.dtype = dtype
+        return self
 
     def _record(self, method: str, batch: int, seed: int) -> None:
         call = {"method": method, "batch": batch, "seed": seed, "pid": os.getpid()}

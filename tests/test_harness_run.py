@@ -118,6 +118,21 @@ def test_cached_samples_and_values_are_reused_by_a_new_run(finished):
     ]
 
 
+def test_a_float64_run_generates_anew_in_float64_and_records_it(finished):
+    root, _, outcome, _ = finished
+    exact, pipeline = run_fake(
+        "lhqc_outpaint_up",
+        root / "out",
+        n=4,
+        batch_size=2,
+        table=None,
+        overrides=[*BLOCK_ONLY, "dtype=float64"],
+    )
+    assert len(pipeline.calls) == 2 and exact.counts["batches_cached"] == 0
+    assert pipeline.dtype == torch.float64 and exact.results["config"]["run"]["dtype"] == "float64"
+    assert outcome.results["config"]["run"]["dtype"] == "float32"
+
+
 def test_resume_after_kill_redoes_no_finished_batch(tmp_path):
     out, log = tmp_path / "out", tmp_path / "calls.jsonl"
     command = [

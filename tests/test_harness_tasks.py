@@ -115,6 +115,10 @@ def test_config_profiles_overrides_and_setting():
             resolve_config(spec, data="procedural", overrides=[bad])
     with pytest.raises(TaskError, match="is needs n >= 10"):
         resolve_config(get_task("lhqc_t2i"), data="procedural", n=4)
+    exact = resolve_config(spec, data="procedural", overrides=["dtype=float64"])
+    assert exact.dtype == "float64" and run_setting(exact) == "without text"
+    with pytest.raises(TaskError, match="dtype must be one of"):
+        resolve_config(spec, data="procedural", overrides=["dtype=float16"])
 
 
 def test_lhqc_tasks_stop_without_data_and_say_how_to_use_the_embedded_set(tmp_path, monkeypatch):

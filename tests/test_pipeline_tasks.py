@@ -300,3 +300,22 @@ def test_extent_larger_than_the_grid_and_image_models_on_video_warn(pipes):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pipes["plain"].unconditional(1, 192, 192, progress=False)  # 3x3 covers extent (1, 1)
+
+
+def test_a_float64_pipeline_runs_every_stage_in_float64(files):
+    """Encoding, sampling and (guided) decoding all follow ``Pipeline.to``; the given frame's
+    tokens match the float32 encoding of the same image."""
+    pipe = Pipeline.from_checkpoint(files["video"], files["tokenizer"], files["pg"])
+    first = image(64, 128, seed=3)
+    plain_tokens = pipe.tokenizer.encode(first)
+    assert pipe.to(torch.float64) is pipe and pipe.dtype == torch.float64
+    modules = (pipe.model, pipe.tokenizer, pipe.pg_tokenizer)
+    assert {p.dtype for m in modules for p in m.parameters()} == {torch.float64}
+    [video] = pipe.animate([first], frames=3, seed=0, progress=False)
+    assert video.shape == (3, 64, 128, 3) and video.dtype == np.uint8
+    assert torch.equal(pipe.last_tokens[0, 0], plain_tokens)
+    np.testing.assert_array_equal(
+        video[None], reference_video(pipe, pipe.last_tokens, torch.from_numpy(first)[None])
+    )
+    with pytest.raises(ValueError, match="float32 or float64"):
+        pipe.to(torch.bfloat16)

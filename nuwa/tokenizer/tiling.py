@@ -34,9 +34,9 @@ class Geometry:
 
 
 # ---- pixel conversions ------------------------------------------------------------------------
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [B, H, W, C] -> float32 [B, C, H, W] in [-1, 1]."""
-    return images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+def to_float(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 [B, H, W, C] -> float [B, C, H, W] in [-1, 1] of ``dtype`` (the weights')."""
+    return images.permute(0, 3, 1, 2).to(dtype).div(127.5).sub(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -84,6 +84,7 @@ def encode_tiled(
     *,
     pad: bool = False,
     device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
     max_tiles: int = 16,
 ) -> torch.Tensor:
     """uint8 [H, W, C] / [B, H, W, C] -> int64 tokens [H/16, W/16] / [B, H/16, W/16].
@@ -104,7 +105,7 @@ def encode_tiled(
         for start in range(0, len(crops), max_tiles):
             chunk = crops[start : start + max_tiles]
             pixels = torch.stack([batch[i, y0 : y0 + th, x0 : x0 + tw] for i, y0, x0 in chunk])
-            ids = quantize(to_float(pixels.to(device))).indices.cpu()
+            ids = quantize(to_float(pixels.to(device), dtype)).indices.cpu()
             for (i, y0, x0), t in zip(chunk, ids, strict=True):
                 tokens[i, y0 // PX : (y0 + th) // PX, x0 // PX : (x0 + tw) // PX] = t
     return tokens[0] if single else tokens

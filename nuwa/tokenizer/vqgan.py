@@ -100,7 +100,12 @@ class VQGAN(nn.Module):
         """
         with eval_mode(self):
             return tiling.encode_tiled(
-                self.quantize, images, self.config.tile, pad=pad, device=self.device
+                self.quantize,
+                images,
+                self.config.tile,
+                pad=pad,
+                device=self.device,
+                dtype=self.dtype,
             )
 
     @torch.no_grad()
@@ -127,6 +132,11 @@ class VQGAN(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' float type: pixels are converted to it before encoding."""
+        return next(self.parameters()).dtype
 
     @property
     def geometry(self) -> tiling.Geometry:
