@@ -38,7 +38,7 @@ def test_regress_passes_its_baseline_and_fails_a_degraded_model(table, tmp_path)
     status, report = _regress(FakePipeline(), table, tmp_path, accept=True)
     assert status == 0 and "accepted as the baseline" in report
     accepted = [row for row in load_table(table) if row.source == "ours"]
-    assert [row.setting for row in accepted] == ["without text; regress n=8"]
+    assert [row.setting for row in accepted] == ["without text; regress n=8 float64"]
 
     status, report = _regress(FakePipeline(), table, tmp_path)
     assert status == 0 and "OK: 1 metric(s) within tolerance" in report
@@ -55,25 +55,21 @@ def test_regress_without_an_accepted_row_is_an_error(table, tmp_path):
         _regress(FakePipeline(), table, tmp_path)
 
 
-class ThreadRecordingPipeline(FakePipeline):
-    """Records the torch thread count each outpainting call ran with."""
+class DtypeRecordingPipeline(FakePipeline):
+    """Records the float type the pipeline was cast to when each outpainting call ran."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.threads: list[int] = []
+        self.dtypes: list[torch.dtype] = []
 
     def outpaint(self, *args, **kwargs):
-        self.threads.append(torch.get_num_threads())
+        self.dtypes.append(self.dtype)
         return super().outpaint(*args, **kwargs)
 
 
-def test_regress_runs_on_one_thread_and_restores_the_callers(table, tmp_path):
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        pipeline = ThreadRecordingPipeline()
-        _regress(pipeline, table, tmp_path, accept=True)
-        assert pipeline.threads and set(pipeline.threads) == {1}
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+def test_regress_samples_in_float64_and_says_so_in_its_setting(table, tmp_path):
+    pipeline = DtypeRecordingPipeline()
+    _regress(pipeline, table, tmp_path, accept=True)
+    assert pipeline.dtypes and set(pipeline.dtypes) == {torch.float64}
+    [row] = [row for row in load_table(table) if row.source == "ours"]
+    assert row.setting == "without text; regress n=8 float64"
