@@ -38,10 +38,14 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     table = root / "leaderboard.jsonl"
     import_paper(table)
-    outcome, pipeline = run_fake(
-        "lhqc_outpaint_up", root / "out", n=4, batch_size=2, table=table, overrides=BLOCK_ONLY
-    )
+    outcome, pipeline = run_again(root, table=table)
     return root, table, outcome, pipeline
+
+
+def run_again(root, **changes):
+    """The ``finished`` run on its output folder (no table), with ``changes`` to its options."""
+    options = {"n": 4, "batch_size": 2, "table": None, "overrides": BLOCK_ONLY, **changes}
+    return run_fake("lhqc_outpaint_up", root / "out", **options)
 
 
 def test_results_file_follows_the_schema_and_records_provenance(finished):
@@ -91,9 +95,7 @@ def test_run_appends_one_row_per_metric(finished):
 
 def test_a_finished_run_asked_again_recomputes_nothing(finished):
     root, table, outcome, _ = finished
-    again, pipeline = run_fake(
-        "lhqc_outpaint_up", root / "out", n=4, batch_size=2, table=table, overrides=BLOCK_ONLY
-    )
+    again, pipeline = run_again(root, table=table)
     assert again.reused and pipeline.calls == [] and again.rows_added == 0
     assert again.results == load_results(outcome.path)
 
@@ -102,15 +104,7 @@ def test_cached_samples_and_values_are_reused_by_a_new_run(finished):
     """Another run over the same samples (here: another leaderboard setting) generates and
     extracts nothing."""
     root, table, outcome, _ = finished
-    other, pipeline = run_fake(
-        "lhqc_outpaint_up",
-        root / "out",
-        n=4,
-        batch_size=2,
-        table=None,
-        overrides=BLOCK_ONLY,
-        setting="cache check",
-    )
+    other, pipeline = run_again(root, setting="cache check")
     assert pipeline.calls == [] and other.counts["batches_cached"] == 2
     assert other.counts["metric_jobs_computed"] == 0
     assert [m["value"] for m in other.results["metrics"]] == [
@@ -120,14 +114,7 @@ def test_cached_samples_and_values_are_reused_by_a_new_run(finished):
 
 def test_a_float64_run_generates_anew_in_float64_and_records_it(finished):
     root, _, outcome, _ = finished
-    exact, pipeline = run_fake(
-        "lhqc_outpaint_up",
-        root / "out",
-        n=4,
-        batch_size=2,
-        table=None,
-        overrides=[*BLOCK_ONLY, "dtype=float64"],
-    )
+    exact, pipeline = run_again(root, overrides=[*BLOCK_ONLY, "dtype=float64"])
     assert len(pipeline.calls) == 2 and exact.counts["batches_cached"] == 0
     assert pipeline.dtype == torch.float64 and exact.results["config"]["run"]["dtype"] == "float64"
     assert outcome.results["config"]["run"]["dtype"] == "float32"
