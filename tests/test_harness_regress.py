@@ -39,6 +39,7 @@ def test_regress_passes_its_baseline_and_fails_a_degraded_model(table, tmp_path)
     assert status == 0 and "accepted as the baseline" in report
     accepted = [row for row in load_table(table) if row.source == "ours"]
     assert [row.setting for row in accepted] == ["without text; regress n=8 float64"]
+    assert [row.sample_grid for row in accepted] == [""]  # its folder is a throwaway one
 
     status, report = _regress(FakePipeline(), table, tmp_path)
     assert status == 0 and "OK: 1 metric(s) within tolerance" in report
