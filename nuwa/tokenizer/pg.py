@@ -131,4 +131,5 @@ class PGVQGAN(nn.Module):
 
     def _decode_window(self, tokens: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
         device = self.vqgan.device
-        return self.decode_guided(tokens.to(device), guide.to(device, self.vqgan.dtype))
+        guide_pixels = tiling.to_float(guide.to(device), self.vqgan.dtype)
+        return self.decode_guided(tokens.to(device), guide_pixels)

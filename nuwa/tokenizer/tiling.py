@@ -125,9 +125,9 @@ def decode_one_patch(
 ) -> torch.Tensor:
     """Patch (row, col) of tokens [h, w] / [B, h, w] -> uint8 [P*16, P*16, C] / [B, ...].
 
-    ``decode_window(tokens [B, wh, ww], guide float [B, C, 16wh, 16ww] | None)`` returns float
+    ``decode_window(tokens [B, wh, ww], guide uint8 [B, 16wh, 16ww, C] | None)`` returns float
     pixels [B, C, 16wh, 16ww]; ``guide`` (PG-VQGAN) is a uint8 canvas [B, 16h, 16w, C] whose
-    window is cut to match the tokens.
+    window is cut to match the tokens (the decoder converts it to its own device and dtype).
     """
     single = tokens.ndim == 2
     tokens = tokens[None] if single else tokens
@@ -141,7 +141,7 @@ def decode_one_patch(
     guide_window = None
     if guide is not None:
         guide = guide[None] if guide.ndim == 3 else guide
-        guide_window = to_float(guide[:, wy0 * PX : wy1 * PX, wx0 * PX : wx1 * PX])
+        guide_window = guide[:, wy0 * PX : wy1 * PX, wx0 * PX : wx1 * PX]
     pixels = decode_window(tokens[:, wy0:wy1, wx0:wx1], guide_window)
     oy, ox = (y0 - wy0) * PX, (x0 - wx0) * PX
     patch = to_uint8(pixels[:, :, oy : oy + (y1 - y0) * PX, ox : ox + (x1 - x0) * PX])
