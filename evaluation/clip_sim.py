@@ -37,14 +37,25 @@ class CLIPSim(FeatureMetric):
     def reset(self) -> None:
         super().reset()
         self.cosines: list[np.ndarray] = []
+        self.sample_ids: list[np.ndarray] = []  # per cosine, the sample its image belongs to
+        self.n_samples = 0
 
-    def update(self, images: Any, captions: list[str]) -> None:
-        """Add generated images and their captions (one caption per image, same order)."""
+    def update(self, images: Any, captions: list[str], *, images_per_sample: int = 1) -> None:
+        """Add generated images and their captions (one caption per image, same order).
+
+        ``images_per_sample`` consecutive images form one sample (e.g. the frames of one clip,
+        each given the clip's caption); the bootstrap interval resamples samples, not images.
+        """
         images = self.samples(images)
         if len(captions) != len(images) or not all(isinstance(c, str) for c in captions):
             raise EvaluationError(
                 f"CLIP-SIM needs one caption string per image; got {len(captions)} "
                 f"for {len(images)} images"
+            )
+        if images_per_sample < 1 or len(images) % images_per_sample:
+            raise EvaluationError(
+                f"CLIP-SIM got {len(images)} images, not a whole number of samples of "
+                f"{images_per_sample} images"
             )
         image_embeds = np.concatenate(list(self._features(images, "generated")))
         for caption in captions:
@@ -59,10 +70,22 @@ class CLIPSim(FeatureMetric):
         image = torch.nn.functional.normalize(torch.from_numpy(image_embeds).double(), dim=1)
         text = torch.nn.functional.normalize(torch.cat(text_embeds).double(), dim=1)
         self.cosines.append((image * text).sum(dim=1).numpy())
+        self.sample_ids.append(self.n_samples + np.arange(len(images)) // images_per_sample)
+        self.n_samples += len(images) // images_per_sample
 
     def compute(self) -> MetricResult:
-        """Mean cosine (std and per-pair count in details)."""
+        """Mean cosine (std in details). Its bootstrap interval (bootstrap > 0) resamples samples
+        and takes the mean cosine over all their images."""
         if not self.cosines:
             raise EvaluationError("CLIP-SIM needs image-caption pairs; none were added")
         cosines = np.concatenate(self.cosines)
-        return self._result(float(cosines.mean()), {"std": float(cosines.std())})
+        value = float(cosines.mean())
+        sample_ids = np.concatenate(self.sample_ids)
+        sums, counts = np.bincount(sample_ids, cosines), np.bincount(sample_ids)
+
+        def statistic(indices: dict[str, np.ndarray]) -> float:
+            drawn = indices["generated"]
+            return float(sums[drawn].sum() / counts[drawn].sum())
+
+        interval = self._interval(statistic, {"generated": self.n_samples}, value)
+        return self._result(value, {"std": float(cosines.std())}, interval=interval)

@@ -36,9 +36,11 @@ class FID(FrechetMetric):
             self._accumulate(side, WHOLE, features)
 
     def compute(self) -> MetricResult:
-        """FID between everything added so far (generated vs real)."""
+        """FID between everything added so far (generated vs real), with a bootstrap interval
+        over images when bootstrap > 0."""
         stats = self.synced_stats()
         for side in ("generated", "real"):
             if WHOLE not in stats[side]:
                 raise EvaluationError(f"FID needs {side} images; none were added")
-        return self._result(fid_from_stats(stats["generated"][WHOLE], stats["real"][WHOLE]))
+        value = fid_from_stats(stats["generated"][WHOLE], stats["real"][WHOLE])
+        return self._result(value, interval=self._key_interval(WHOLE, value))

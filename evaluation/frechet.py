@@ -198,15 +198,44 @@ def _centred_factor(stats: FeatureStats) -> np.ndarray:
     return (stats.rows - stats.mean()) / np.sqrt(stats.n - 1)
 
 
+def _small_path(n1: int, n2: int, dim: int) -> bool:
+    """Whether the nuclear-norm shortcut applies: both sets small enough to keep their rows and
+    fewer samples than dimensions (otherwise the D x D path is the cheaper one)."""
+    return max(n1, n2) <= ROWS_KEPT and max(n1, n2) < dim
+
+
+def _fid_from_factors(diff: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """FID from the mean difference [D] and centred factors a [n1, D], b [n2, D] (AᵀA = Σ1)."""
+    nuclear = float(torch.linalg.svdvals(torch.from_numpy(a @ b.T)).sum())
+    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2.0 * nuclear)
+
+
 def fid_from_stats(generated: FeatureStats, real: FeatureStats) -> float:
     """Fréchet distance between the Gaussians fitted to two feature sets' statistics."""
     small = generated.rows is not None and real.rows is not None
-    if not small or max(generated.n, real.n) >= generated.dim:  # then D x D is the cheaper path
+    if not small or not _small_path(generated.n, real.n, generated.dim):
         return frechet_distance(generated.mean(), generated.cov(), real.mean(), real.cov())
     for stats in (generated, real):
         stats._require(2)
         stats._warn_if_few()
     a, b = _centred_factor(generated), _centred_factor(real)
-    nuclear = float(torch.linalg.svdvals(torch.from_numpy(a @ b.T)).sum())
-    diff = generated.mean() - real.mean()
-    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2.0 * nuclear)
+    return _fid_from_factors(generated.mean() - real.mean(), a, b)
+
+
+def fid_from_features(generated: np.ndarray, real: np.ndarray) -> float:
+    """Fréchet distance between the Gaussians fitted to generated [N1, D] and real [N2, D]
+    features (float64 arithmetic). Equal to ``fid_from_stats`` of their statistics; small sets
+    take the nuclear-norm shortcut straight from the rows, without forming any D x D matrix (the
+    bootstrap calls this once per resample)."""
+    x, y = np.asarray(generated, np.float64), np.asarray(real, np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise EvaluationError(f"FID needs features [N1, D] and [N2, D]; got {x.shape}, {y.shape}")
+    if not _small_path(len(x), len(y), x.shape[1]):
+        return fid_from_stats(FeatureStats.from_features(x), FeatureStats.from_features(y))
+    if min(len(x), len(y)) < 2:
+        raise EvaluationError(f"FID needs at least 2 samples per set; got {len(x)} and {len(y)}")
+    _check_finite("features", x)
+    _check_finite("features", y)
+    mu_x, mu_y = x.mean(axis=0), y.mean(axis=0)
+    a, b = (x - mu_x) / np.sqrt(len(x) - 1), (y - mu_y) / np.sqrt(len(y) - 1)
+    return _fid_from_factors(mu_x - mu_y, a, b)

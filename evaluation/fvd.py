@@ -70,9 +70,11 @@ class FVD(FrechetMetric):
             self._accumulate(side, WHOLE, features)
 
     def compute(self) -> MetricResult:
-        """FVD between everything added (counts used are in the result's n)."""
+        """FVD between everything added (counts used are in the result's n), with a bootstrap
+        interval over clips when bootstrap > 0."""
         stats = self.synced_stats()
         for side in ("generated", "real"):
             if WHOLE not in stats[side]:
                 raise EvaluationError(f"FVD needs {side} clips; none were added")
-        return self._result(fid_from_stats(stats["generated"][WHOLE], stats["real"][WHOLE]))
+        value = fid_from_stats(stats["generated"][WHOLE], stats["real"][WHOLE])
+        return self._result(value, interval=self._key_interval(WHOLE, value))

@@ -67,8 +67,15 @@ class InceptionScore(FeatureMetric):
         self.logits.extend(self._features(self.samples(images), "generated"))
 
     def compute(self) -> MetricResult:
-        """IS (mean over splits); std in details."""
+        """IS (mean over splits); std in details. Its bootstrap interval (bootstrap > 0)
+        resamples images and recomputes the same seeded split IS on their logits."""
         if not self.logits:
             raise EvaluationError("IS needs generated images; none were added")
-        mean, std = inception_score(np.concatenate(self.logits), self.splits, self.seed)
-        return self._result(mean, {"std": std})
+        logits = np.concatenate(self.logits)
+        mean, std = inception_score(logits, self.splits, self.seed)
+
+        def statistic(indices: dict[str, np.ndarray]) -> float:
+            return inception_score(logits[indices["generated"]], self.splits, self.seed)[0]
+
+        interval = self._interval(statistic, {"generated": len(logits)}, mean)
+        return self._result(mean, {"std": std}, interval=interval)

@@ -102,15 +102,21 @@ class KID(FeatureMetric):
         self.features[side].extend(self._features(self.samples(images), side))
 
     def compute(self) -> MetricResult:
-        """KID (mean over subsets) of generated vs real."""
+        """KID (mean over subsets) of generated vs real. Its bootstrap interval (bootstrap > 0)
+        resamples images and recomputes KID with the same subsets protocol and seed."""
         for side, chunks in self.features.items():
             if not chunks:
                 raise EvaluationError(f"KID needs {side} images; none were added")
-        mean, std, m = kernel_inception_distance(
-            np.concatenate(self.features["generated"]),
-            np.concatenate(self.features["real"]),
-            self.num_subsets,
-            self.subset_size,
-            self.seed,
+        generated, real = (np.concatenate(self.features[side]) for side in ("generated", "real"))
+        mean, std, m = self._kid(generated, real)
+
+        def statistic(indices: dict[str, np.ndarray]) -> float:
+            return self._kid(generated[indices["generated"]], real[indices["real"]])[0]
+
+        interval = self._interval(statistic, {"generated": len(generated), "real": len(real)}, mean)
+        return self._result(mean, {"std": std, "subset_size_used": m}, interval=interval)
+
+    def _kid(self, generated: np.ndarray, real: np.ndarray) -> tuple[float, float, int]:
+        return kernel_inception_distance(
+            generated, real, self.num_subsets, self.subset_size, self.seed
         )
-        return self._result(mean, {"std": std, "subset_size_used": m})

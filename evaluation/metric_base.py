@@ -3,12 +3,17 @@
 A metric owns: the extractor name (the module loads lazily on the first update, so a metric id is
 available on machines without weights), an optional feature cache, and per-side manifest hashes
 of everything it has seen. Subclasses define `protocol()` and what `update`/`compute` keep.
+
+With ``bootstrap=R`` (> 0) a metric also keeps what it needs per item (image, canvas, clip) and
+``compute`` attaches a seeded bootstrap interval over items (evaluation.bootstrap) to its result.
+The replicate count and seed change no value, so they are not part of the metric id; they are
+recorded in the interval.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from evaluation.bootstrap import Interval, bootstrap_interval, check_replicates
 from evaluation.cache import FeatureCache, load_reference_stats, save_reference_stats
 from evaluation.errors import EvaluationError
 from evaluation.extraction import iter_features
 from evaluation.extractors import ExtractorSpec, get_extractor_spec, load_extractor
-from evaluation.frechet import FRECHET_IMPL, FeatureStats
+from evaluation.frechet import FRECHET_IMPL, FeatureStats, fid_from_features
 from evaluation.metric_id import MetricId, canonical_json
 from evaluation.preprocess import get_preprocess
 from evaluation.samples import ClipSet, ImageSet, as_clip_set, as_image_set
@@ -32,23 +38,39 @@ SIDES = ("generated", "real")
 
 @dataclass(frozen=True)
 class MetricResult:
-    """One number with its identity: value, metric id, sample counts and details (std, etc.)."""
+    """One number with its identity: value, metric id, sample counts, details (std, etc.) and,
+    when the metric was built with bootstrap > 0, its bootstrap interval over items."""
 
     metric_id: MetricId
     value: float
     n: dict[str, int]
     manifests: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    interval: Interval | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-able record for results files."""
+        """JSON-able record for results files (``interval`` null when none was computed)."""
         return {
             "metric": self.metric_id.to_json(),
             "value": self.value,
             "n": self.n,
             "manifests": self.manifests,
             "details": self.details,
+            "interval": None if self.interval is None else self.interval.to_json(),
         }
+
+
+def item_interval(
+    statistic: Callable[[dict[str, np.ndarray]], float],
+    sizes: dict[str, int],
+    estimate: float,
+    replicates: int,
+    seed: int,
+) -> Interval | None:
+    """The bootstrap interval of ``statistic`` over items (None when ``replicates`` is 0)."""
+    if not replicates:
+        return None
+    return bootstrap_interval(statistic, sizes, estimate=estimate, replicates=replicates, seed=seed)
 
 
 class FeatureMetric:
@@ -68,7 +90,11 @@ class FeatureMetric:
         device: str | torch.device = "cpu",
         cache_dir: str | Path | None = None,
         progress: bool = True,
+        bootstrap: int = 0,
+        bootstrap_seed: int = 0,
     ) -> None:
+        check_replicates(bootstrap)
+        self.bootstrap, self.bootstrap_seed = bootstrap, bootstrap_seed
         self.spec: ExtractorSpec = get_extractor_spec(extractor)
         if self.spec.modality != self.MODALITY:
             raise EvaluationError(
@@ -178,8 +204,21 @@ class FeatureMetric:
             else lambda h: self._manifest[side].update(h.encode()),
         )
 
+    def _interval(
+        self,
+        statistic: Callable[[dict[str, np.ndarray]], float],
+        sizes: dict[str, int],
+        estimate: float,
+    ) -> Interval | None:
+        """The bootstrap interval of ``statistic`` with this metric's replicates and seed."""
+        return item_interval(statistic, sizes, estimate, self.bootstrap, self.bootstrap_seed)
+
     def _result(
-        self, value: float, details: dict[str, Any] | None = None, metric_id=None
+        self,
+        value: float,
+        details: dict[str, Any] | None = None,
+        metric_id=None,
+        interval: Interval | None = None,
     ) -> MetricResult:
         return MetricResult(
             metric_id or self.metric_id,
@@ -187,6 +226,7 @@ class FeatureMetric:
             {s: c for s, c in self._counts.items() if c},
             self.manifests(),
             details or {},
+            interval,
         )
 
 
@@ -203,23 +243,56 @@ class _LazyModel:
 
 class FrechetMetric(FeatureMetric):
     """A metric whose state is streaming Gaussian statistics per key and side (FID: one key
-    "all"; Block-FID: one per block position)."""
+    "all"; Block-FID: one per block position). With bootstrap > 0 it also keeps, per side and
+    key, the feature rows in update order (one row per item and key), so that a resample of
+    items takes the same items at every key."""
 
     def reset(self) -> None:
         super().reset()
         self.stats: dict[str, dict[str, FeatureStats]] = {side: {} for side in SIDES}
+        self.rows: dict[str, dict[str, list[np.ndarray]]] = {side: {} for side in SIDES}
 
     def _accumulate(self, side: str, key: str, features: np.ndarray) -> None:
         table = self.stats[side]
         if key not in table:
             table[key] = FeatureStats.empty(features.shape[1])
         table[key].update(features)
+        if self.bootstrap:
+            self.rows[side].setdefault(key, []).append(np.ascontiguousarray(features))
+
+    def item_features(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per side and key, the features [N items, D] in update order (row i: item i)."""
+        if not self.bootstrap:
+            raise EvaluationError("per-item features are kept only when bootstrap > 0")
+        return {
+            side: {key: np.concatenate(chunks) for key, chunks in table.items()}
+            for side, table in self.rows.items()
+        }
+
+    def _key_interval(self, key: str, value: float) -> Interval | None:
+        """Bootstrap interval over items of the Fréchet distance at one key (FID, FVD: the whole
+        sample), ``value`` being its point estimate; None when bootstrap is 0."""
+        if not self.bootstrap:
+            return None
+        rows = self.item_features()
+        generated, real = rows["generated"][key], rows["real"][key]
+
+        def statistic(indices: dict[str, np.ndarray]) -> float:
+            return fid_from_features(generated[indices["generated"]], real[indices["real"]])
+
+        return self._interval(statistic, {"generated": len(generated), "real": len(real)}, value)
 
     def synced_stats(self) -> dict[str, dict[str, FeatureStats]]:
         """The statistics summed over all ranks when torch.distributed is initialised (every rank
         must have updated the same keys), else this process's own (a copy either way)."""
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
             return {side: dict(table) for side, table in self.stats.items()}
+        if self.bootstrap:
+            raise EvaluationError(
+                f"{self.NAME}: bootstrap intervals need every item's features in one process, "
+                "but a process group is initialised; compute on one rank (as nuwa-eval does) "
+                "or use bootstrap=0"
+            )
         return {
             side: {key: table[key].all_reduce() for key in sorted(table)}
             for side, table in self.stats.items()
@@ -232,7 +305,13 @@ class FrechetMetric(FeatureMetric):
         save_reference_stats(path, self.stats["real"], self.metric_id, self.manifests()["real"])
 
     def load_real_stats(self, path: str | Path, manifest_hash: str | None = None) -> None:
-        """Use stored real statistics (refused unless their metric id equals this metric's)."""
+        """Use stored real statistics (refused unless their metric id equals this metric's, and
+        with bootstrap > 0, which resamples real items that a statistics file does not hold)."""
+        if self.bootstrap:
+            raise EvaluationError(
+                f"{self.NAME}: stored real statistics hold no per-item features to resample; "
+                "add the real samples or use bootstrap=0"
+            )
         stats, stored_manifest = load_reference_stats(path, self.metric_id, manifest_hash)
         self.stats["real"] = stats
         self._counts["real"] = max(s.n for s in stats.values())

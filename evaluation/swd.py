@@ -17,8 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from evaluation.bootstrap import check_replicates
 from evaluation.errors import EvaluationError
-from evaluation.metric_base import SIDES, MetricResult
+from evaluation.metric_base import SIDES, MetricResult, item_interval
 from evaluation.metric_id import MetricId
 from evaluation.samples import as_image_set
 
@@ -87,7 +88,8 @@ def sliced_wasserstein(
 
 
 class SWD:
-    """SWD@1 between generated and real images of one size (update/compute/reset)."""
+    """SWD@1 between generated and real images of one size (update/compute/reset). ``bootstrap``
+    replicates (0: none) and ``bootstrap_seed`` set its interval, not its value or metric id."""
 
     NAME = "swd"
     VERSION = 1
@@ -101,7 +103,11 @@ class SWD:
         directions: int = 128,
         min_size: int = 16,
         seed: int = 0,
+        bootstrap: int = 0,
+        bootstrap_seed: int = 0,
     ) -> None:
+        check_replicates(bootstrap)
+        self.bootstrap, self.bootstrap_seed = bootstrap, bootstrap_seed
         self.patches_per_image, self.patch_size = patches_per_image, patch_size
         self.repeats, self.directions, self.min_size, self.seed = (
             repeats,
@@ -164,23 +170,52 @@ class SWD:
         self.counts[side] += len(images)
 
     def compute(self) -> MetricResult:
-        """SWD ×1e3 averaged over pyramid levels (per-level values in details)."""
+        """SWD ×1e3 averaged over pyramid levels (per-level values in details). Its bootstrap
+        interval (bootstrap > 0) resamples images, each with the patches drawn from it, and
+        recomputes SWD with the same seed."""
         if not all(self.descriptors[s] for s in SIDES):
             raise EvaluationError("SWD needs generated and real images")
+        levels = {side: self._levels(side) for side in SIDES}
+        per_level = self._per_level(levels)
+        value = float(np.mean(per_level))
+
+        def statistic(indices: dict[str, np.ndarray]) -> float:
+            drawn = {side: [lv[indices[side]] for lv in levels[side]] for side in SIDES}
+            return float(np.mean(self._per_level(drawn)))
+
+        interval = item_interval(
+            statistic, dict(self.counts), value, self.bootstrap, self.bootstrap_seed
+        )
+        return MetricResult(
+            self.metric_id,
+            value,
+            dict(self.counts),
+            {s: self.manifest[s].hexdigest() for s in SIDES},
+            {"per_level_x1e3": per_level, "levels": len(per_level)},
+            interval,
+        )
+
+    def _levels(self, side: str) -> list[np.ndarray]:
+        """Per pyramid level, ``side``'s descriptors [N images, patches_per_image, D] in update
+        order."""
+        batches = self.descriptors[side]
+        return [
+            np.concatenate([batch[level] for batch in batches]).reshape(
+                self.counts[side], self.patches_per_image, -1
+            )
+            for level in range(len(batches[0]))
+        ]
+
+    def _per_level(self, levels: dict[str, list[np.ndarray]]) -> list[float]:
+        """SWD ×1e3 per level between the sides' descriptors {side: [[N, P, D] per level]}."""
         rng = np.random.RandomState(self.seed)
         per_level = []
-        for level in range(len(self.descriptors["generated"][0])):
-            sets = [np.concatenate([batch[level] for batch in self.descriptors[s]]) for s in SIDES]
+        for level in range(len(levels["generated"])):
+            sets = [levels[s][level].reshape(-1, levels[s][level].shape[-1]) for s in SIDES]
             m = min(len(s) for s in sets)
             sets = [
                 s[np.sort(rng.choice(len(s), m, replace=False))] if len(s) > m else s for s in sets
             ]
             a, b = (_normalise(s, 3) for s in sets)
             per_level.append(1e3 * sliced_wasserstein(a, b, rng, self.repeats, self.directions))
-        return MetricResult(
-            self.metric_id,
-            float(np.mean(per_level)),
-            dict(self.counts),
-            {s: self.manifest[s].hexdigest() for s in SIDES},
-            {"per_level_x1e3": per_level, "levels": len(per_level)},
-        )
+        return per_level

@@ -5,13 +5,15 @@ Harness side::
     results = build_results(task=..., model=..., dataset=..., metrics=[...], ...)
     write_results(path, results)
     append_rows(rows_from_results(results, path))          # locked, atomic
-    regressions = compare_to_baseline(results, load_table(), {"block_fid": Tolerance(0.5)})
+    verdicts = judge_run(results, load_table(), fallback={"block_fid": Tolerance(0.5)})
+    print(format_verdicts(verdicts))                       # a regression fails its rule
 """
 
 from .paper import import_paper, paper_rows
-from .regress import Regression, Tolerance, compare_to_baseline, format_regressions
+from .regress import Tolerance, Verdict, compare_to_baseline, format_verdicts, judge_run
 from .results import (
     DatasetInfo,
+    IntervalInfo,
     MetricResult,
     ModelInfo,
     Results,
@@ -31,22 +33,24 @@ __all__ = [
     "DEFAULT_TABLE",
     "SCHEMA_VERSION",
     "DatasetInfo",
+    "IntervalInfo",
     "LeaderboardError",
     "MetricResult",
     "ModelInfo",
-    "Regression",
     "Results",
     "Row",
     "SampleCounts",
     "TaskInfo",
     "Tolerance",
+    "Verdict",
     "accepted_rows",
     "append_rows",
     "build_results",
     "compare_to_baseline",
     "comparison_frame",
-    "format_regressions",
+    "format_verdicts",
     "import_paper",
+    "judge_run",
     "load_results",
     "load_table",
     "paper_rows",

@@ -18,7 +18,7 @@ from pathlib import Path
 from nuwa.io import sha256_file
 
 from .paper import import_paper
-from .regress import Tolerance, compare_to_baseline, format_regressions
+from .regress import Tolerance, format_verdicts, judge_run
 from .render import PACKAGE_DIR, render_text, summary_line, write_renderings
 from .results import load_results, rows_from_results
 from .schema import SCHEMA_VERSION, LeaderboardError
@@ -47,15 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     command("import-paper", "(re)import the paper's rows from leaderboard/data/paper_tables.csv")
     add = command("add", "append the rows of results JSON files to the table")
     add.add_argument("results", nargs="+", type=Path)
-    compare = command("compare", "compare a run with the accepted rows; exit 1 on regression")
+    compare = command(
+        "compare",
+        "compare a run with the accepted rows; exit 1 on regression (a metric with a bootstrap "
+        "interval regresses when the accepted value lies outside it on the worse side)",
+    )
     compare.add_argument("results", type=Path)
     compare.add_argument(
         "--tolerance",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="KEY is a metric id, a quantity (block_fid) or '*'; VALUE is absolute (0.5) or "
-        "relative to the accepted value (5%%); repeatable",
+        help="judge KEY by a tolerance instead of the run's interval: KEY is a metric id, a "
+        "quantity (block_fid) or '*'; VALUE is absolute (0.5) or relative to the accepted value "
+        "(5%%); repeatable",
     )
 
 
@@ -129,11 +134,9 @@ def _add(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     results = load_results(args.results)
-    regressions = compare_to_baseline(
-        results, load_table(args.table), parse_tolerances(args.tolerance)
-    )
-    sys.stdout.write(format_regressions(regressions, len(results["metrics"])))
-    return 1 if regressions else 0
+    verdicts = judge_run(results, load_table(args.table), parse_tolerances(args.tolerance))
+    sys.stdout.write(format_verdicts(verdicts))
+    return 1 if any(verdict.regressed for verdict in verdicts) else 0
 
 
 COMMANDS = {

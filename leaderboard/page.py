@@ -18,6 +18,7 @@ from .view import (
     LEGEND,
     NUMERIC,
     direction_text,
+    format_interval,
     format_value,
     metric_definitions,
     sample_grids,
@@ -61,7 +62,8 @@ def bar_chart(group: pd.DataFrame, chart_id: str) -> str:
     Paper bars are grey, comparable bars of ours blue, non-comparable bars of ours hatched orange
     and labelled "not comparable". The axis is scaled to the comparable rows, so a surrogate or
     procedural-set number cannot squash the paper's bars; a longer bar is cut at the edge and
-    marked "»". Every bar has a tooltip with its full label and note.
+    marked "»". A row with a bootstrap interval gets a whisker from its low to its high end (cut
+    at the axis too). Every bar has a tooltip with its full label, interval and note.
     """
     rows = list(group.itertuples())
     comparable = [abs(row.value) for row in rows if not _is_noncomparable(row)]
@@ -80,22 +82,35 @@ def bar_chart(group: pd.DataFrame, chart_id: str) -> str:
         label = _bar_label(row)
         short = label if len(label) <= 64 else label[:63] + "…"
         fill = PAPER_COLOR if row.source == "paper" else OURS_COLOR
-        value_text = format_value(row.value)
+        interval = format_interval(row.ci_low, row.ci_high, row.ci_level)
+        value_text = " ".join(filter(None, [format_value(row.value), interval]))
         if _is_noncomparable(row):
             fill, value_text = f"url(#{hatch})", f"{value_text} · not comparable"
         fraction = abs(row.value) / scale
         if fraction > 1:
             fraction, value_text = 1.0, f"» {value_text}"
         width = max(bar_space * fraction, 1.0)
-        tooltip = escape(f"{label}: {format_value(row.value)}  {row.note}".rstrip())
+        text_x = LABEL_WIDTH + width + 4
+        tooltip = escape(f"{label}: {format_value(row.value)} {interval}  {row.note}".rstrip())
         parts += [
             f"<g><title>{tooltip}</title>",
             f'<text x="{LABEL_WIDTH - 6}" y="{y + 12}" font-size="11" text-anchor="end">'
             f"{escape(short)}</text>",
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{width:.1f}" height="14" fill="{fill}"/>',
-            f'<text x="{LABEL_WIDTH + width + 4:.1f}" y="{y + 12}" font-size="11">'
-            f"{escape(value_text)}</text></g>",
         ]
+        if interval:
+            low, high = (
+                LABEL_WIDTH + bar_space * min(max(end / scale, 0.0), 1.0)
+                for end in (row.ci_low, row.ci_high)
+            )
+            parts.append(
+                f'<path d="M{low:.1f} {y + 7}H{high:.1f}M{low:.1f} {y + 3}V{y + 11}'
+                f'M{high:.1f} {y + 3}V{y + 11}" stroke="#111" stroke-width="1"/>'
+            )
+            text_x = max(text_x, high + 4)
+        parts.append(
+            f'<text x="{text_x:.1f}" y="{y + 12}" font-size="11">{escape(value_text)}</text></g>'
+        )
     return "\n".join(parts + ["</svg>"])
 
 

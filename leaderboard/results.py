@@ -14,7 +14,9 @@ fills in environment, git commit and time), writes it with ``write_results`` and
                   "name": "Block-FID [inception_v3.surrogate_seed0@1]",
                   "base": "block_fid", "value": 143.2, "better": "lower",
                   "paper_comparable": false, "features": "inception_v3.surrogate_seed0@1",
-                  "config": {...MetricId.config...}, "stderr": null}],
+                  "config": {...MetricId.config...}, "stderr": null,
+                  "interval": {"low": 131.0, "high": 158.9, "level": 0.95, "replicates": 200,
+                               "seed": 0, "method": "percentile, bias-shifted", "bias": 9.6}}],
      "n_samples": {"requested": 64, "effective": 64}, "samples_sha256": "<64 hex>",
      "seeds": {"torch": 0}, "config": {...resolved run config...}, "env": {"torch": "2.14.1", ...},
      "device": "cpu", "git_commit": "<40 hex>", "git_dirty": false, "created": "...Z",
@@ -22,7 +24,10 @@ fills in environment, git commit and time), writes it with ``write_results`` and
      "paper_ref": "table3/NUWA-Infinity/without text", "protocol": "block_fid@1 ...",
      "artifacts": {"sample_grid": "grid.png"}, "extra": {}}
 
-Artifact paths are relative to the results file's folder (or absolute). ``name`` is the
+``interval`` is the metric's seeded bootstrap interval over samples (evaluation.bootstrap); it is
+null when the run had none, with ``no_interval`` saying why (e.g. "n=4 < 8"); results files
+written before intervals existed have neither key. Artifact paths are relative to the results
+file's folder (or absolute). ``name`` is the
 column's readable name and must stay the same only while ``id`` does: give it the extractor but
 not the hash, so a changed definition under an unchanged name is refused by the table.
 """
@@ -87,11 +92,29 @@ class _MetricRequired(TypedDict):
     config: dict[str, Any]  # the full expanded metric config
 
 
+class _IntervalRequired(TypedDict):
+    low: float
+    high: float
+    level: float  # 0.95 for a 95% interval
+    replicates: int
+    seed: int
+    method: str  # "percentile, bias-shifted"
+
+
+class IntervalInfo(_IntervalRequired, total=False):
+    """A metric's bootstrap interval (``evaluation.bootstrap.Interval.to_json()``)."""
+
+    bias: float  # mean of the replicates minus the value, subtracted from their percentiles
+
+
 class MetricResult(_MetricRequired, total=False):
-    """One metric of a run; ``stderr`` and ``per_seed`` are optional."""
+    """One metric of a run; ``stderr``, ``per_seed``, ``interval`` and ``no_interval`` are
+    optional."""
 
     stderr: float | None
     per_seed: list[float]  # the value under each seed, when the run used several
+    interval: IntervalInfo | None  # bootstrap interval over samples; null when there is none
+    no_interval: str  # why ``interval`` is null
 
 
 class SampleCounts(TypedDict):
@@ -129,6 +152,13 @@ def _check(value: Any, hint: Any, where: str) -> None:
     """Raise LeaderboardError unless ``value`` matches the type ``hint``, recursing into
     TypedDicts (required and unknown keys), lists and dicts so the message names the exact field."""
     origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        options = [option for option in args if option is not type(None)]
+        if value is None and len(options) < len(args):
+            return
+        if len(options) == 1:
+            _check(value, options[0], where)
+            return
     if is_typeddict(hint):
         if not isinstance(value, dict):
             raise LeaderboardError(f"{where} must be a JSON object")
@@ -217,10 +247,22 @@ def _check_metrics(metrics: list) -> None:
             raise LeaderboardError(
                 f"results.metrics[{index}].value {metric['value']} is not finite"
             )
+        if metric.get("interval") is not None:
+            _check_interval(metric["interval"], f"results.metrics[{index}].interval")
     for key in ("id", "name"):
         values = [metric[key] for metric in metrics]
         if len(set(values)) != len(values):
             raise LeaderboardError(f"results.metrics repeats a metric {key}: {values}")
+
+
+def _check_interval(interval: IntervalInfo, where: str) -> None:
+    low, high, level = interval["low"], interval["high"], interval["level"]
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise LeaderboardError(f"{where} needs finite low <= high; got [{low}, {high}]")
+    if not 0.0 < level < 1.0:
+        raise LeaderboardError(f"{where}.level {level} is not in (0, 1)")
+    if interval["replicates"] < 1:
+        raise LeaderboardError(f"{where}.replicates must be positive")
 
 
 def build_results(
@@ -310,6 +352,14 @@ def rows_from_results(results: Results, results_file: str | Path = "") -> list[R
             git_commit=results["git_commit"],
             results_file=portable_path(results_file) if str(results_file) else "",
             sample_grid=portable_path(grid, base) if grid else "",
+            **_interval_fields(metric.get("interval")),
         )
         for metric in results["metrics"]
     ]
+
+
+def _interval_fields(interval: IntervalInfo | None) -> dict[str, float | None]:
+    """A row's ci_low / ci_high / ci_level from a metric's interval (all None without one)."""
+    if interval is None:
+        return {"ci_low": None, "ci_high": None, "ci_level": None}
+    return {"ci_low": interval["low"], "ci_high": interval["high"], "ci_level": interval["level"]}

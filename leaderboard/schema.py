@@ -41,7 +41,9 @@ class Row:
     preprocessing, protocol, implementation version); ``metric_base`` is the quantity it
     measures (``block_fid``, ``is``, ...) and is what pairs our rows with the paper's.
     ``paper_ref`` names the paper row a run reproduces as ``table/method[/setting]``. Paths are
-    relative to the repo root.
+    relative to the repo root. ``ci_low``/``ci_high`` are the bootstrap interval over samples at
+    ``ci_level`` (0.95), all three present or all None (rows from before intervals, paper rows,
+    runs too small for one); lines without an interval omit them.
     """
 
     task: str
@@ -65,7 +67,14 @@ class Row:
     git_commit: str
     results_file: str
     sample_grid: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float | None = None
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def has_interval(self) -> bool:
+        return self.ci_low is not None
 
     @property
     def task_label(self) -> str:
@@ -116,7 +125,9 @@ def created_time(row: Row) -> datetime | None:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Row))
-_REQUIRED = tuple(f.name for f in fields(Row) if f.name not in ("sample_grid", "schema_version"))
+INTERVAL_FIELDS = ("ci_low", "ci_high", "ci_level")
+_OPTIONAL = ("sample_grid", *INTERVAL_FIELDS, "schema_version")
+_REQUIRED = tuple(f.name for f in fields(Row) if f.name not in _OPTIONAL)
 _STRINGS = tuple(f.name for f in fields(Row) if f.type == "str")
 
 
@@ -145,10 +156,27 @@ def check_row(row: Row) -> None:
         raise LeaderboardError(f"{where}: created {row.created!r} is not ISO 8601 with a timezone")
     if not _GIT_COMMIT.fullmatch(row.git_commit):
         raise LeaderboardError(f"{where}: git_commit must be 40 hex digits or 'unknown'")
+    _check_interval(row, where)
     if row.source == "paper":
         _check_paper_row(row, where)
     else:
         _check_our_row(row, where)
+
+
+def _check_interval(row: Row, where: str) -> None:
+    bounds = [getattr(row, name) for name in INTERVAL_FIELDS]
+    if all(bound is None for bound in bounds):
+        return
+    if any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds):
+        raise LeaderboardError(f"{where}: ci_low, ci_high and ci_level must be numbers together")
+    if row.source == "paper":
+        raise LeaderboardError(f"{where}: paper rows carry no interval (the paper gives none)")
+    if not (math.isfinite(row.ci_low) and math.isfinite(row.ci_high)):
+        raise LeaderboardError(f"{where}: interval [{row.ci_low}, {row.ci_high}] is not finite")
+    if row.ci_low > row.ci_high:
+        raise LeaderboardError(f"{where}: ci_low {row.ci_low} is above ci_high {row.ci_high}")
+    if not 0.0 < row.ci_level < 1.0:
+        raise LeaderboardError(f"{where}: ci_level {row.ci_level} is not in (0, 1)")
 
 
 def _check_paper_row(row: Row, where: str) -> None:
@@ -178,8 +206,13 @@ def _check_our_row(row: Row, where: str) -> None:
 
 
 def row_to_json(row: Row) -> str:
-    """One JSONL line (no newline), fields in declaration order so git diffs stay readable."""
-    return json.dumps(asdict(row), ensure_ascii=False)
+    """One JSONL line (no newline), fields in declaration order so git diffs stay readable; the
+    interval fields only when the row has an interval (older lines stay byte-identical)."""
+    record = asdict(row)
+    if not row.has_interval:
+        for name in INTERVAL_FIELDS:
+            del record[name]
+    return json.dumps(record, ensure_ascii=False)
 
 
 def row_from_dict(obj: Any, where: str) -> Row:

@@ -9,7 +9,7 @@ from typing import Any
 
 from nuwa.io import sha256_bytes
 
-from .results import MetricResult, Results, build_results
+from .results import IntervalInfo, MetricResult, Results, build_results
 
 SURROGATE_BLOCK_FID_ID = "block_fid@1/inception_v3.surrogate_seed0@1/b256s256/generated/1a2b3c4d"
 
@@ -23,9 +23,11 @@ def example_metric(
     better: str = "lower",
     paper_comparable: bool = False,
     features: str = "inception_v3.surrogate_seed0@1",
+    interval: tuple[float, float] | None = None,
 ) -> MetricResult:
-    """One metric entry; defaults describe a surrogate-feature Block-FID."""
-    return MetricResult(
+    """One metric entry; defaults describe a surrogate-feature Block-FID. ``interval`` (low,
+    high) adds a 95% bootstrap interval of 200 replicates, seed 0."""
+    metric = MetricResult(
         id=metric_id,
         name=name,
         base=base,
@@ -35,6 +37,12 @@ def example_metric(
         features=features,
         config={"block": 256, "stride": 256, "region": "generated"},
     )
+    if interval is not None:
+        low, high = interval
+        metric["interval"] = IntervalInfo(
+            low=low, high=high, level=0.95, replicates=200, seed=0, method="percentile"
+        )
+    return metric
 
 
 def example_results(

@@ -29,6 +29,9 @@ COLUMNS = [
     "setting",
     "dataset",
     "value",
+    "ci_low",
+    "ci_high",
+    "ci_level",
     "n_samples",
     "paper_value",
     "delta",
@@ -39,14 +42,19 @@ COLUMNS = [
 ]
 
 
-HEADERS = ["source", "ref", "model", "setting", "dataset", "n", "value", "Δ vs paper", "note"]
-NUMERIC = {"n", "value", "Δ vs paper"}
+HEADERS = [
+    "source", "ref", "model", "setting", "dataset", "n", "value", "95% interval", "Δ vs paper",
+    "note",
+]  # fmt: skip
+NUMERIC = {"n", "value", "95% interval", "Δ vs paper"}
 
 LEGEND = (
     "Paper rows are the numbers printed in arXiv 2207.09814 (Tables 2–6), as reported. Our rows "
     "carry their task version (`task@N`, our protocol), data set and sample count. `Δ vs paper` "
     "(ours − paper) appears only where a row is paper-comparable; every other row says why not "
-    "(surrogate features, procedural data set, protocol). Rows on a reproduced data set say so."
+    "(surrogate features, procedural data set, protocol). Rows on a reproduced data set say so. "
+    "`95% interval` is a seeded bootstrap interval over the run's samples (shifted to centre on "
+    "the value), where the run recorded one; the paper gives none."
 )
 
 
@@ -57,6 +65,16 @@ def format_value(value: float | None) -> str:
     if value == int(value) and abs(value) >= 1:
         return f"{value:.0f}"
     return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def format_interval(low: float | None, high: float | None, level: float | None) -> str:
+    """``[low, high]`` in ``format_value``'s style for the larger bound ("" without one); the
+    level is appended when it is not 95%."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return ""
+    digits = 4 if max(abs(low), abs(high)) < 1 else 2
+    text = f"[{low:.{digits}f}, {high:.{digits}f}]"
+    return text if level == 0.95 else f"{text} @{100 * level:g}%"
 
 
 def format_delta(delta: float, reference: float) -> str:
@@ -122,6 +140,9 @@ def comparison_frame(rows: Sequence[Row]) -> pd.DataFrame:
                 "setting": row.setting,
                 "dataset": row.dataset,
                 "value": row.value,
+                "ci_low": row.ci_low,
+                "ci_high": row.ci_high,
+                "ci_level": row.ci_level,
                 "n_samples": row.n_samples,
                 "paper_value": paper_value,
                 "delta": delta,
@@ -162,6 +183,7 @@ def section_cells(group: pd.DataFrame) -> list[list[str]]:
             row.dataset,
             "" if pd.isna(row.n_samples) else str(int(row.n_samples)),
             format_value(row.value),
+            format_interval(row.ci_low, row.ci_high, row.ci_level),
             format_delta(row.delta, row.paper_value),
             row.note,
         ]

@@ -113,3 +113,22 @@ def test_committed_renderings_show_the_paper_rows():
     markdown = (PACKAGE_DIR / "LEADERBOARD.md").read_text()
     page = (PACKAGE_DIR / "index.html").read_text()
     assert_paper_numbers_shown(markdown, page)
+
+
+def test_intervals_are_shown_where_present(rows, tmp_path):
+    noisy = example_results(
+        [example_metric(143.25, interval=(131.0, 158.9))], setting="bootstrap check"
+    )
+    frame = comparison_frame(rows + rows_from_results(noisy))
+    text = render_text(frame)
+    assert "95% interval" in text.splitlines()[1]
+    assert re.search(r"bootstrap check .*143\.25 +\[131\.00, 158\.90\] +NOT COMPARABLE", text)
+    markdown_path, html_path = write_renderings(frame, tmp_path, "summary")
+    assert "| 143.25 | [131.00, 158.90] |  |" in markdown_path.read_text()
+    page = html_path.read_text()
+    assert '<td class="num">[131.00, 158.90]</td>' in page
+    assert "143.25 [131.00, 158.90] · not comparable" in page
+    whiskers = re.findall(r'<path d="M[^"]*" stroke="#111"', page)
+    assert len(whiskers) == 1  # only the row with an interval; paper rows have none
+    for chart in re.findall(r"<svg.*?</svg>", page, re.S):
+        ET.fromstring(chart)

@@ -10,9 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leaderboard.paper import paper_rows
 from leaderboard.results import load_results, rows_from_results, validate_results, write_results
-from leaderboard.schema import SCHEMA_VERSION, LeaderboardError, Row, row_from_json, row_to_json
-from leaderboard.table import load_table, write_table
+from leaderboard.schema import (
+    SCHEMA_VERSION,
+    LeaderboardError,
+    Row,
+    check_row,
+    row_from_json,
+    row_to_json,
+)
+from leaderboard.table import DEFAULT_TABLE, load_table, validate_table, write_table
 from leaderboard.testing import example_metric, example_results
 
 
@@ -65,6 +73,10 @@ def test_table_round_trip(tmp_path, results):
         ({"task_version": None}, "task_version must be an integer"),
         ({"metric_id": "paper:block_fid"}, "reserved for the paper"),
         ({"paper_comparable": True}, "never go into a paper-comparable column"),
+        ({"ci_low": 1.0}, "must be numbers together"),
+        ({"ci_low": 3.0, "ci_high": 2.0, "ci_level": 0.95}, "ci_low 3.0 is above ci_high 2.0"),
+        ({"ci_low": 1.0, "ci_high": 2.0, "ci_level": 95}, "ci_level 95 is not in"),
+        ({"ci_low": float("-inf"), "ci_high": 2.0, "ci_level": 0.95}, "is not finite"),
     ],
 )
 def test_bad_rows_are_refused(results, change, message):
@@ -138,6 +150,49 @@ def test_optional_metric_fields(results):
     extended["metrics"][0]["per_seed"] = ["a"]
     with pytest.raises(LeaderboardError, match=r"per_seed\[0\] is str"):
         validate_results(extended)
+
+
+def test_metric_intervals_are_validated_and_become_row_fields(results):
+    with_interval = example_results([example_metric(143.25, interval=(131.0, 158.9))])
+    (row,) = rows_from_results(with_interval)
+    assert (row.ci_low, row.ci_high, row.ci_level) == (131.0, 158.9, 0.95) and row.has_interval
+    assert row_from_json(row_to_json(row), "test") == row
+    line = json.loads(row_to_json(row))
+    assert list(line)[-4:] == ["ci_low", "ci_high", "ci_level", "schema_version"]
+    none = copy.deepcopy(results)
+    none["metrics"][0].update(interval=None, no_interval="n=4 < 8")
+    (row,) = rows_from_results(validate_results(none))
+    assert not row.has_interval and row.ci_level is None
+    for change, message in (
+        ({"low": 170.0}, r"metrics\[0\]\.interval needs finite low <= high"),
+        ({"level": 1.5}, r"interval\.level 1\.5 is not in \(0, 1\)"),
+        ({"seed": "zero"}, r"interval\.seed is str"),
+        ({"method": None}, r"interval\.method is NoneType"),
+    ):
+        broken = copy.deepcopy(with_interval)
+        broken["metrics"][0]["interval"].update(change)
+        with pytest.raises(LeaderboardError, match=message):
+            validate_results(broken)
+    missing = copy.deepcopy(with_interval)
+    del missing["metrics"][0]["interval"]["high"]
+    with pytest.raises(LeaderboardError, match=r"interval: missing fields \['high'\]"):
+        validate_results(missing)
+
+
+def test_rows_without_interval_stay_valid_and_byte_identical():
+    """The committed table predates intervals: every line loads, validates and is written back
+    unchanged (no interval keys are added to rows without one)."""
+    lines = DEFAULT_TABLE.read_text(encoding="utf-8").splitlines()
+    rows = load_table(DEFAULT_TABLE)
+    validate_table(rows)
+    assert not any(row.has_interval for row in rows)
+    assert [row_to_json(row) for row in rows] == lines
+
+
+def test_paper_rows_carry_no_interval():
+    paper = paper_rows()[0]
+    with pytest.raises(LeaderboardError, match="paper rows carry no interval"):
+        check_row(dataclasses.replace(paper, ci_low=1.0, ci_high=2.0, ci_level=0.95))
 
 
 def test_results_file_round_trip_and_rows(tmp_path, results):
