@@ -7,7 +7,8 @@ tokenizer (``nuwa-data tokenize``), train the vision decoder with that variant
 step resumes: tokenised shards, training runs (``last.safetensors``) and evaluations are reused.
 
 The ``small`` preset is a CPU-sized stand-in for the paper's Base-model ablations, on the
-embedded procedural set with surrogate features: its rows are never paper-comparable.
+embedded procedural set with offline features (the landscape network for image metrics,
+surrogates otherwise): its rows are never paper-comparable.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def evaluate_variant(
         n=preset.eval_n,
         batch_size=8,
         device=device,
-        features="surrogate",
+        features="offline",
         overrides=list(preset.eval_overrides),
     )
     model = run_dir(out, preset, variant.ablation) / "model.safetensors"

@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from benchmarks.tasks import Sampler, TaskError, TaskSpec
 from evaluation import Region
+from evaluation.motion_fd import LAGS as MOTION_LAGS
 
 PROCEDURAL = "procedural"
 # Options that do not change any value a run reports (which metrics are computed, on how many
@@ -32,7 +33,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 @dataclass
 class Features:
     """Feature extractors: a registry name, or "auto" (the paper's weights when they are present
-    locally, else the labelled surrogate), "paper" or "surrogate"."""
+    locally, else the labelled surrogate; on the procedural set, image metrics use the landscape
+    network), "paper", "surrogate", or "offline" (the landscape network for image metrics on the
+    procedural set, the surrogates otherwise, whatever weights the machine has)."""
 
     image: str = "auto"
     clip: str = "auto"
@@ -95,6 +98,7 @@ def resolve_config(
     profile = PROCEDURAL if data == PROCEDURAL else "real"
     geometry = spec.profile(profile)
     metrics = list(spec.metrics) + (list(spec.x4_metrics) if x4 else [])
+    metrics += list(spec.procedural_metrics) if profile == PROCEDURAL else []
     if x4 and not spec.x4_metrics:
         raise TaskError(f"{spec.label} has no x4 variant")
     base = EvalConfig(
@@ -132,12 +136,13 @@ def resolve_config(
     return config
 
 
-MIN_SAMPLES = {"block_fid": 2, "block_fid_pooled": 2, "block_fid_x4": 2, "is": 10, "fvd": 2}
+MIN_SAMPLES = {"block_fid": 2, "block_fid_pooled": 2, "block_fid_x4": 2, "is": 10, "fvd": 2,
+               "attr_agree": 2, "attr_agree_shuffled": 2, "motion_fd": 2}  # fmt: skip
 
 
 def check_config(config: EvalConfig, spec: TaskSpec) -> None:
     """Raise TaskError (one line) for a configuration that cannot run."""
-    known = set(spec.metrics) | set(spec.x4_metrics)
+    known = set(spec.metrics) | set(spec.x4_metrics) | set(spec.procedural_metrics)
     unknown = sorted(set(config.metrics) - known)
     if unknown:
         raise TaskError(f"{spec.label} has no metric {unknown}; it defines {sorted(known)}")
@@ -148,6 +153,10 @@ def check_config(config: EvalConfig, spec: TaskSpec) -> None:
     for metric in config.metrics:
         if config.n < MIN_SAMPLES.get(metric, 1):
             raise TaskError(f"{metric} needs n >= {MIN_SAMPLES[metric]}; got n={config.n}")
+    if "motion_fd" in config.metrics and config.frames <= max(MOTION_LAGS):
+        raise TaskError(
+            f"motion_fd needs clips of more than {max(MOTION_LAGS)} frames; got {config.frames}"
+        )
     if len(config.canvas) != 2 or min(config.canvas) < 1:
         raise TaskError(f"canvas must be [height, width]; got {config.canvas}")
     if config.kind == "outpaint" and (config.height % 2 or config.width % 2):

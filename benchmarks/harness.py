@@ -67,10 +67,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--features",
-        choices=("auto", "paper", "surrogate"),
+        choices=("auto", "paper", "surrogate", "offline"),
         default="auto",
-        help="feature extractors: the paper's weights if present locally (auto), required "
-        "(paper), or the labelled surrogates (surrogate); per kind: -- features.image=NAME",
+        help="feature extractors: the paper's weights if present locally, else surrogates, and "
+        "the landscape network for image metrics on the procedural set (auto); the paper's, "
+        "required (paper); the labelled surrogates (surrogate); the landscape network and "
+        "surrogates whatever is present (offline); per kind: -- features.image=NAME",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(

@@ -9,6 +9,11 @@ Samples are fed in chunks of ``evaluation.extraction.CHUNK_ITEMS`` items aligned
 order, which is how the evaluation feature cache keys them: under torchrun every rank first
 extracts the features of its own chunks into the shared cache, then rank 0 reduces all chunks in
 order (cache hits only), so the values equal a single-process run bit for bit.
+
+Every quantity comes with a seeded bootstrap 95% interval over samples (BOOTSTRAP_REPLICATES
+resamples, BOOTSTRAP_SEED) when the run has at least ``MIN_INTERVAL_SAMPLES`` samples; with fewer
+its interval is None and ``Measurement.no_interval`` says why. Replicates and seed are part of the
+value cache's key but not of any metric id (they move the interval, never the value).
 """
 
 from __future__ import annotations
@@ -22,11 +27,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks.cache import SampleRef, ValueCache, digest, list_hash
-from benchmarks.config import EvalConfig, Features, crop, describe_measured, measured_region
+from benchmarks.config import (
+    PROCEDURAL,
+    EvalConfig,
+    Features,
+    crop,
+    describe_measured,
+    measured_region,
+)
 from benchmarks.data import RealSet
 from benchmarks.distributed import Ranks
 from evaluation import (
     FVD,
+    LANDSCAPE_FEATURES,
     PAPER_CLIP,
     PAPER_I3D,
     PAPER_INCEPTION,
@@ -41,7 +54,10 @@ from evaluation import (
     Region,
     get_extractor_spec,
 )
+from evaluation.attribute_agreement import AttributeAgreement
+from evaluation.bootstrap import MIN_INTERVAL_SAMPLES, Interval
 from evaluation.extraction import CHUNK_ITEMS
+from evaluation.motion_fd import MotionFD
 
 LABELS = {
     "block_fid": "Block-FID",
@@ -49,29 +65,44 @@ LABELS = {
     "block_fid_x4": "Block-FID (×4)",
     "is": "IS",
     "clip_sim": "CLIP-SIM",
+    "attr_agree": "Attribute agreement",
+    "attr_agree_shuffled": "Attribute agreement, shuffled captions",
     "swd": "SWD ×1e3",
     "fvd": "FVD",
+    "motion_fd": "Motion FD",
 }
-BETTER = {"is": "higher", "clip_sim": "higher"}  # every other metric: lower is better
+BETTER = {"is": "higher", "clip_sim": "higher", "attr_agree": "higher",
+          "attr_agree_shuffled": "higher"}  # fmt: skip  # every other metric: lower is better
 CHOICES = {  # feature kind -> (the paper's extractor, the surrogate)
     "image": (PAPER_INCEPTION, SURROGATE_INCEPTION),
     "clip": (PAPER_CLIP, SURROGATE_CLIP),
     "video": (PAPER_I3D, SURROGATE_VIDEO),
 }
+# On the procedural set, image metrics default to the network trained on it: surrogate Inception
+# features cannot see layout (an upside-down set moves their FID less than mild noise does).
+PROCEDURAL_DEFAULT = {"image": LANDSCAPE_FEATURES}
 
 
 FEATURE_KIND = {"block_fid": "image", "block_fid_pooled": "image", "block_fid_x4": "image",
                 "is": "image", "clip_sim": "clip", "fvd": "video"}  # fmt: skip
 
 
-def resolve_features(features: Features, metrics: list[str]) -> tuple[Features, list[str]]:
-    """Registry names for "auto"/"paper"/"surrogate" choices, and a notice for each surrogate
-    that "auto" picked for one of ``metrics`` because the paper's weights are not here."""
+def resolve_features(
+    features: Features, metrics: list[str], profile: str = "real"
+) -> tuple[Features, list[str]]:
+    """Registry names for "auto"/"paper"/"surrogate"/"offline" choices, and a notice for each
+    surrogate that "auto" picked for one of ``metrics`` because the paper's weights are not here.
+    On the procedural profile "auto" and "offline" pick PROCEDURAL_DEFAULT where it has an entry;
+    elsewhere "offline" is the surrogate (it never depends on which weights a machine has)."""
     used = {FEATURE_KIND[m] for m in metrics if m in FEATURE_KIND}
     resolved, notices = {}, []
     for kind, (paper, surrogate) in CHOICES.items():
         choice = getattr(features, kind)
-        if choice == "auto":
+        if choice in ("auto", "offline") and profile == PROCEDURAL and kind in PROCEDURAL_DEFAULT:
+            choice = PROCEDURAL_DEFAULT[kind]
+        elif choice == "offline":
+            choice = surrogate
+        elif choice == "auto":
             present = get_extractor_spec(paper).weights.find() is not None
             choice = paper if present else surrogate
             if not present and kind in used:
@@ -95,21 +126,64 @@ class Chunk:
     captions: list[str] | None
 
 
+BOOTSTRAP_REPLICATES = 200
+BOOTSTRAP_SEED = 0
+# What a job's collect returns per quantity: (value, details, bootstrap interval or None); a
+# (value, details) pair stands for a metric that gives no interval.
+Collected = dict[str, tuple[float, dict] | tuple[float, dict, Interval | None]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One quantity of a run: its value, details and bootstrap interval over samples (None when
+    there is none; ``no_interval`` then says why, e.g. "n=4 < 8")."""
+
+    value: float
+    details: dict[str, Any]
+    interval: Interval | None = None
+    no_interval: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able record (the value cache stores these)."""
+        interval = None if self.interval is None else self.interval.to_json()
+        return {
+            "value": self.value,
+            "details": self.details,
+            "interval": interval,
+            "no_interval": self.no_interval,
+        }
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Measurement:
+        """Inverse of ``to_json``."""
+        interval = record["interval"]
+        return cls(
+            record["value"],
+            record["details"],
+            None if interval is None else Interval.from_json(interval),
+            record["no_interval"],
+        )
+
+
 @dataclass
 class Job:
-    """One evaluation metric object and the leaderboard quantities it yields."""
+    """One evaluation metric object and the leaderboard quantities it yields. ``bootstrap`` is
+    the (replicates, seed) its metric is built with, ``no_interval`` why there is no interval
+    when replicates is 0 (both set by ``build_jobs``)."""
 
     name: str
     ids: dict[str, MetricId]  # quantity -> evaluation metric id
     make: Callable[[], Any]
     feed: Callable[[Any, Chunk], None]
-    collect: Callable[[Any], dict[str, tuple[float, dict]]]  # quantity -> (value, details)
+    collect: Callable[[Any], Collected]
     streams: tuple[str, ...] = ("canvas",)
     real: bool = True
     captions: bool = False
     features: bool = True  # uses an extractor, so its features are cached and shardable
     extractor: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
+    bootstrap: tuple[int, int] = (0, 0)
+    no_interval: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,11 +219,12 @@ def _block_fid_job(ctx: _Context) -> Job:
     def make() -> BlockFID:
         return BlockFID(image, region=ctx.region, **ctx.common)
 
-    def collect(metric: BlockFID) -> dict[str, tuple[float, dict]]:
+    def collect(metric: BlockFID) -> Collected:
         result = metric.compute()
+        mean, pooled = result.position_mean, result.pooled
         return {
-            "block_fid": (result.position_mean.value, {"per_position": result.per_position}),
-            "block_fid_pooled": (result.pooled.value, result.pooled.details),
+            "block_fid": (mean.value, {"per_position": result.per_position}, mean.interval),
+            "block_fid_pooled": (pooled.value, pooled.details, pooled.interval),
         }
 
     probe = make()
@@ -172,9 +247,9 @@ def _block_fid_x4_job(ctx: _Context) -> Job:
     def make() -> BlockFID:
         return BlockFID(image, **ctx.common)
 
-    def collect(metric: BlockFID) -> dict[str, tuple[float, dict]]:
+    def collect(metric: BlockFID) -> Collected:
         pooled = metric.compute().pooled
-        return {"block_fid_x4": (pooled.value, pooled.details)}
+        return {"block_fid_x4": (pooled.value, pooled.details, pooled.interval)}
 
     inputs = {
         "canvas": [config.height, 4 * config.width],
@@ -196,6 +271,9 @@ def _block_fid_x4_job(ctx: _Context) -> Job:
 
 def _is_job(ctx: _Context) -> Job:
     image = ctx.config.features.image
+    if "logits_unbiased" not in get_extractor_spec(image).outputs:
+        # IS needs Inception's class logits: the Inception "auto" would pick on real data.
+        image = resolve_features(Features(image="auto"), [])[0].image
 
     def make() -> InceptionScore:
         return InceptionScore(image, **ctx.common)
@@ -225,9 +303,10 @@ def _clip_sim_job(ctx: _Context) -> Job:
 
     def feed(metric: CLIPSim, chunk: Chunk) -> None:
         samples = chunk.generated["canvas"]
-        if video:  # every frame against its clip's caption
+        if video:  # every frame against its clip's caption; the interval resamples clips
             frames = [frame for clip in samples for frame in clip]
-            metric.update(frames, [text for text in chunk.captions for _ in range(config.frames)])
+            captions = [text for text in chunk.captions for _ in range(config.frames)]
+            metric.update(frames, captions, images_per_sample=config.frames)
         else:
             metric.update(samples, chunk.captions)
 
@@ -245,39 +324,92 @@ def _clip_sim_job(ctx: _Context) -> Job:
     )
 
 
+def _attribute_agreement_job(ctx: _Context) -> Job:
+    def make() -> AttributeAgreement:
+        return AttributeAgreement(LANDSCAPE_FEATURES, **ctx.common)
+
+    def feed(metric: AttributeAgreement, chunk: Chunk) -> None:
+        metric.update(chunk.generated["canvas"], chunk.captions)
+
+    def collect(metric: AttributeAgreement) -> Collected:
+        result = metric.compute()
+        details = result.details
+        baseline = details["shuffled_captions_interval"]
+        return {
+            "attr_agree": (result.value, details, result.interval),
+            "attr_agree_shuffled": (
+                details["shuffled_captions"],
+                {"baseline_of": "attr_agree"},
+                None if baseline is None else Interval.from_json(baseline),
+            ),
+        }
+
+    probe = make().metric_id
+    inputs = {"canvas": ctx.config.canvas, "measured": "whole canvas"}
+    return Job(
+        "attr_agree",
+        {"attr_agree": probe, "attr_agree_shuffled": probe.variant("shuffled captions")},
+        make,
+        feed,
+        collect,
+        real=False,
+        captions=True,
+        extractor=LANDSCAPE_FEATURES,
+        inputs=inputs,
+    )
+
+
 def _swd_job(ctx: _Context) -> Job:
     def feed(metric: SWD, chunk: Chunk) -> None:
         metric.update([ctx.cut(sample) for sample in chunk.generated["canvas"]], real=False)
         metric.update([ctx.cut(sample) for sample in chunk.real], real=True)
 
+    def make() -> SWD:
+        return SWD(bootstrap=ctx.common["bootstrap"], bootstrap_seed=ctx.common["bootstrap_seed"])
+
     inputs = {"canvas": ctx.config.canvas, "measured": ctx.measured()}
     return Job(
-        "swd", {"swd": SWD().metric_id}, SWD, feed, _single("swd"), features=False, inputs=inputs
+        "swd", {"swd": SWD().metric_id}, make, feed, _single("swd"), features=False, inputs=inputs
     )
 
 
-def _fvd_job(ctx: _Context) -> Job:
-    video, config = ctx.config.features.video, ctx.config
-
-    def make() -> FVD:
-        return FVD(video, frames=config.frames, clips=ctx.nominal_n, **ctx.common)
-
-    inputs = {"canvas": config.canvas, "frames": config.frames}
+def _clip_distance_job(
+    ctx: _Context, quantity: str, make: Callable[[], Any], extractor: str
+) -> Job:
+    """A distance between generated and real clips (FVD, Motion FD) over the first frames."""
+    inputs = {"canvas": ctx.config.canvas, "frames": ctx.config.frames}
     return Job(
-        "fvd",
-        {"fvd": make().metric_id},
+        quantity,
+        {quantity: make().metric_id},
         make,
         _generated_vs_real("canvas"),
-        _single("fvd"),
-        extractor=video,
+        _single(quantity),
+        extractor=extractor,
         inputs=inputs,
     )
 
 
-def _single(quantity: str) -> Callable[[Any], dict[str, tuple[float, dict]]]:
-    def collect(metric) -> dict[str, tuple[float, dict]]:
+def _fvd_job(ctx: _Context) -> Job:
+    video, frames = ctx.config.features.video, ctx.config.frames
+    return _clip_distance_job(
+        ctx, "fvd", lambda: FVD(video, frames=frames, clips=ctx.nominal_n, **ctx.common), video
+    )
+
+
+def _motion_fd_job(ctx: _Context) -> Job:
+    frames = ctx.config.frames
+    return _clip_distance_job(
+        ctx,
+        "motion_fd",
+        lambda: MotionFD(LANDSCAPE_FEATURES, frames=frames, **ctx.common),
+        LANDSCAPE_FEATURES,
+    )
+
+
+def _single(quantity: str) -> Callable[[Any], Collected]:
+    def collect(metric) -> Collected:
         result = metric.compute()
-        return {quantity: (result.value, dict(result.details))}
+        return {quantity: (result.value, dict(result.details), result.interval)}
 
     return collect
 
@@ -288,6 +420,9 @@ JOB_BUILDERS: dict[str, Callable[[_Context], Job]] = {  # quantity -> the job th
     "block_fid_x4": _block_fid_x4_job,
     "is": _is_job,
     "clip_sim": _clip_sim_job,
+    "attr_agree": _attribute_agreement_job,
+    "attr_agree_shuffled": _attribute_agreement_job,
+    "motion_fd": _motion_fd_job,
     "swd": _swd_job,
     "fvd": _fvd_job,
 }
@@ -295,12 +430,18 @@ JOB_BUILDERS: dict[str, Callable[[_Context], Job]] = {  # quantity -> the job th
 
 def build_jobs(config: EvalConfig, nominal_n: int, cache_dir: Path, device: str) -> list[Job]:
     """The jobs computing ``config.metrics`` with the extractors in ``config.features`` (resolved
-    names). ``nominal_n`` is the task's sample count, which the FVD protocol names."""
-    ctx = _Context(config, nominal_n, {"cache_dir": cache_dir, "device": device, "progress": False})
+    names). ``nominal_n`` is the task's sample count, which the FVD protocol names. Metrics get
+    bootstrap intervals when the run has at least MIN_INTERVAL_SAMPLES samples."""
+    replicates = BOOTSTRAP_REPLICATES if config.n >= MIN_INTERVAL_SAMPLES else 0
+    common = {"cache_dir": cache_dir, "device": device, "progress": False}
+    common.update(bootstrap=replicates, bootstrap_seed=BOOTSTRAP_SEED)
+    ctx = _Context(config, nominal_n, common)
     builders = dict.fromkeys(JOB_BUILDERS[quantity] for quantity in config.metrics)
     jobs = [builder(ctx) for builder in builders]
     for job in jobs:  # keep only the quantities asked for (Block-FID yields two)
         job.ids = {q: i for q, i in job.ids.items() if q in config.metrics}
+        job.bootstrap = (replicates, BOOTSTRAP_SEED)
+        job.no_interval = "" if replicates else f"n={config.n} < {MIN_INTERVAL_SAMPLES}"
     return jobs
 
 
@@ -327,6 +468,7 @@ def _job_key(job: Job, samples: dict[str, list[SampleRef]], real: RealSet) -> st
             "captions": list_hash([item.text or "" for item in real.items])
             if job.captions
             else None,
+            "bootstrap": list(job.bootstrap),
         }
     )
 
@@ -379,9 +521,9 @@ def compute(
     real: RealSet,
     values: ValueCache,
     progress: bool = True,
-) -> tuple[dict[str, tuple[float, dict]], dict[str, int]]:
-    """Every job's values over all samples in sample order: ({quantity: (value, details)},
-    counts). Runs in one process (rank 0 after ``warm_features``); cached values are reused."""
+) -> tuple[dict[str, Measurement], dict[str, int]]:
+    """Every job's values over all samples in sample order: ({quantity: Measurement}, counts).
+    Runs in one process (rank 0 after ``warm_features``); cached values are reused."""
     pending = pending_jobs(jobs, samples, real, values)
     metrics = {job.name: job.make() for job in pending}
     chunks = _chunks(len(real.items)) if pending else []
@@ -398,8 +540,18 @@ def compute(
                 bar.update()
     for job in pending:
         collected = job.collect(metrics[job.name])
-        values.put(_job_key(job, samples, real), {q: [v, d] for q, (v, d) in collected.items()})
-    out: dict[str, tuple[float, dict]] = {}
+        record = {q: _measurement(job, entry).to_json() for q, entry in collected.items()}
+        values.put(_job_key(job, samples, real), record)
+    out: dict[str, Measurement] = {}
     for job in jobs:
-        out.update({q: (v, d) for q, (v, d) in values.get(_job_key(job, samples, real)).items()})
+        cached = values.get(_job_key(job, samples, real))
+        out.update({q: Measurement.from_json(record) for q, record in cached.items()})
     return out, {"computed": len(pending), "cached": len(jobs) - len(pending)}
+
+
+def _measurement(job: Job, entry: tuple) -> Measurement:
+    """A collected (value, details[, interval]) as a Measurement, saying why it has no interval."""
+    value, details, *rest = entry
+    interval = rest[0] if rest else None
+    why = "" if interval is not None else job.no_interval or "the metric gives no interval"
+    return Measurement(float(value), details, interval, why)

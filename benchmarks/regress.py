@@ -1,13 +1,17 @@
 """``nuwa-eval regress --task <task> --baseline leaderboard``: CI regression on metrics.
 
 Runs ``task`` in a small deterministic configuration (the bundled model unless ``--checkpoint``,
-the embedded procedural set, surrogate Inception features and SWD, a fixed seed, 8 samples, made
+the embedded procedural set, offline features (the landscape network for image metrics, the
+surrogate video network for FVD) and SWD, a fixed seed, 8 samples, made
 in float64 so that neither the thread count nor the CPU moves them) and compares every metric
-with the accepted leaderboard row of the same configuration. It exits 1 with a readable diff when
-one is worse by more than its tolerance, 2 when there is no accepted row (record one with
-``--accept``), 0 otherwise. About two minutes on a 2-core CPU. Every call starts from an empty
-folder under ``--out`` (no cached samples or features), so a change anywhere in sampling or
-evaluation shows.
+with the accepted leaderboard row of the same configuration. A metric regresses when the accepted
+value lies outside this run's bootstrap 95% interval on the worse side (leaderboard.regress); an
+explicit ``--tolerance`` judges by that tolerance instead, and a run without an interval falls
+back to ``TOLERANCES``. It exits 1 with a readable diff when one regressed, 2 when there is no
+accepted row (record one with ``--accept``), 0 otherwise; the report names the rule behind each
+verdict. About two minutes on a 2-core CPU, plus about half a minute for SWD's 200 bootstrap
+resamples (34 s on one busy core). Every call starts from an empty folder under ``--out`` (no
+cached samples or features), so a change anywhere in sampling or evaluation shows.
 """
 
 from __future__ import annotations
@@ -29,22 +33,24 @@ from leaderboard import (
     LeaderboardError,
     Tolerance,
     append_rows,
-    compare_to_baseline,
-    format_regressions,
+    format_verdicts,
+    judge_run,
     load_results,
     load_table,
     rows_from_results,
 )
 from leaderboard.cli import parse_tolerances
 
-# What the regression run measures per task kind (cheap, weight-free or surrogate features).
+# What the regression run measures per task kind (cheap: project-trained, weight-free or surrogate
+# features, never weights a machine may or may not have).
 METRICS = {
     "outpaint": ["block_fid", "swd"],
     "t2i": ["block_fid", "swd"],
     "animate": ["fvd"],
     "t2v": ["fvd"],
 }
-N_SAMPLES = {"outpaint": 8, "t2i": 8, "animate": 4, "t2v": 4}
+# At least MIN_INTERVAL_SAMPLES, so that every metric gets a bootstrap interval to be judged by.
+N_SAMPLES = {"outpaint": 8, "t2i": 8, "animate": 8, "t2v": 8}
 BATCH_SIZE = 8
 # In float32 the thread count and the CPU set the summation order of every matmul, which can flip a
 # sampled token and so every patch after it. Block-FID at n=8, one seed: 41.60 on 1 thread and 31.76
@@ -53,7 +59,8 @@ BATCH_SIZE = 8
 # identical numbers on 1 and 2 threads, so the tolerance only has to absorb the last bits of the
 # float32 feature extractors.
 DTYPE = "float64"
-# Allowed worsening: any larger change is a changed sampler, model or metric (re-accept if meant).
+# Allowed worsening for a run without a bootstrap interval (the interval judges otherwise): any
+# larger change is a changed sampler, model or metric (re-accept if meant).
 TOLERANCES = {
     "block_fid": Tolerance(relative=0.02),
     "swd": Tolerance(relative=0.02),
@@ -88,7 +95,7 @@ def regress(
         data="procedural",
         n=n,
         batch_size=BATCH_SIZE,
-        features="surrogate",
+        features="offline",
         overrides=[f"metrics=[{','.join(METRICS[spec.kind])}]", f"dtype={DTYPE}", *overrides],
     )
     setting = regression_setting("without text" if spec.kind == "outpaint" else "", n)
@@ -110,13 +117,12 @@ def regress(
         else rows_from_results(load_results(baseline), baseline)
     )
     try:
-        regressions = compare_to_baseline(
-            outcome.results, reference, {**TOLERANCES, **(tolerances or {})}
-        )
+        verdicts = judge_run(outcome.results, reference, tolerances, fallback=TOLERANCES)
     except LeaderboardError as error:
         hint = f"record a baseline with `nuwa-eval regress --task {task} --accept`"
         raise LeaderboardError(f"{error}; {hint}") from None
-    return (1 if regressions else 0), report + format_regressions(regressions, len(rows))
+    regressed = any(verdict.regressed for verdict in verdicts)
+    return (1 if regressed else 0), report + format_verdicts(verdicts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a tolerance: KEY a quantity (block_fid) or metric id, VALUE 0.5 or 5%%",
+        help="judge KEY by a tolerance instead of the run's bootstrap interval: KEY a quantity "
+        "(block_fid) or metric id, VALUE 0.5 or 5%%",
     )
     parser.add_argument(
         "--accept", action="store_true", help="record this run as the accepted baseline"
@@ -147,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 (within tolerance), 1 (regressed) or 2 (error, e.g. no accepted row)."""
+    """Exit 0 (every metric passed its rule), 1 (regressed) or 2 (error, e.g. no accepted row)."""
     try:
         if args.baseline != "leaderboard" and not Path(args.baseline).is_file():
             raise TaskError(

@@ -27,6 +27,7 @@ from benchmarks.grid import write_grid
 from benchmarks.metrics import (
     BETTER,
     Job,
+    Measurement,
     build_jobs,
     compute,
     metric_name,
@@ -51,7 +52,7 @@ from leaderboard import (
 )
 from leaderboard.table import find_paper_row
 
-Values = dict[str, tuple[float, dict]]  # quantity -> (value, details)
+Values = dict[str, Measurement]  # quantity -> value, details, bootstrap interval
 _SHOWN: set[str] = set()
 
 
@@ -115,22 +116,27 @@ class _Run:
         )
 
     def metrics(self, values: Values) -> list[dict[str, Any]]:
-        """The results file's metric entries (ids extended with the task's inputs)."""
+        """The results file's metric entries (ids extended with the task's inputs), each with
+        its bootstrap interval, or null and the reason there is none."""
         entries = []
         for job in self.jobs:
             for quantity in job.ids:
                 metric_id = task_metric_id(job, quantity)
+                measured = values[quantity]
+                interval = measured.interval
                 entries.append(
                     {
                         "id": metric_id.digest,
                         "name": metric_name(job, quantity),
                         "base": quantity,
-                        "value": float(values[quantity][0]),
+                        "value": float(measured.value),
                         "better": BETTER.get(quantity, "lower"),
                         "paper_comparable": metric_id.paper_comparable and self.comparable,
                         "features": job.extractor,
                         "config": metric_id.config,
                         "stderr": None,
+                        "interval": None if interval is None else interval.to_json(),
+                        **({"no_interval": measured.no_interval} if interval is None else {}),
                     }
                 )
         return entries
@@ -187,7 +193,7 @@ class _Run:
             protocol=self.protocol,
             artifacts={"sample_grid": "grid.png"},
             extra={
-                "metric_details": {m["name"]: values[m["base"]][1] for m in metrics},
+                "metric_details": {m["name"]: values[m["base"]].details for m in metrics},
                 "metric_labels": labels,
                 **extra,
             },
@@ -196,7 +202,7 @@ class _Run:
     def check_columns(self, table: Path) -> None:
         """Refuse, before any work, a run whose metric ids would clash with the table's columns
         (the values are placeholders and never written; only ids and names are checked)."""
-        placeholder = {q: (0.0, {}) for job in self.jobs for q in job.ids}
+        placeholder = {q: Measurement(0.0, {}) for job in self.jobs for q in job.ids}
         provisional = self.results(placeholder, "0" * 64, {"total": 0.0}, {})
         validate_table(load_table(table, missing_ok=True) + rows_from_results(provisional))
 
@@ -236,7 +242,7 @@ def evaluate(
     identity, ranks = identity or Identity(), ranks or Ranks()
     show = progress and ranks.is_main
     _check_model(spec, config, pipeline)
-    features, notices = resolve_features(config.features, config.metrics)
+    features, notices = resolve_features(config.features, config.metrics, config.profile)
     config = replace(config, features=features)
     for notice in notices if ranks.is_main else []:
         if notice not in _SHOWN:  # once per process (reproduce runs many tasks)
@@ -249,6 +255,7 @@ def evaluate(
     model_sha = checkpoint_digest(pipeline)
     key = {"task": spec.digest(), "config": config.to_dict(), "checkpoint": model_sha}
     key.update(real=real.manifest_sha256, identity=asdict(identity))
+    key.update(bootstrap=sorted({job.bootstrap for job in jobs}))  # (replicates, seed)
     results_path = out / "runs" / spec.label / digest(key)[:16] / "results.json"
     if results_path.exists():
         return _reuse(results_path, table, ranks)
@@ -307,23 +314,40 @@ def _paper_note(row: Row, paper: list[Row]) -> tuple[str, str]:
     return f"{match.value:.2f}", f"Δ {row.value - match.value:+.2f} vs {match.paper_ref}"
 
 
+def _interval_text(metric: dict[str, Any]) -> str:
+    """A metric entry's bootstrap interval, ``[low, high]`` (its level when not 95%), or "none"
+    and the recorded reason."""
+    interval = metric.get("interval")
+    if interval is None:
+        why = metric.get("no_interval")
+        return f"none ({why})" if why else "none"
+    level = "" if interval["level"] == 0.95 else f" @{100 * interval['level']:g}%"
+    return f"[{interval['low']:.4f}, {interval['high']:.4f}]{level}"
+
+
 def format_outcome(outcome: RunOutcome, table: Path | None) -> str:
-    """The table a run prints: each metric, the paper's number for it, and why they differ."""
+    """The table a run prints: each metric with its bootstrap 95% interval, the paper's number
+    for it, and why they differ."""
     results = outcome.results
     rows = rows_from_results(results, outcome.path)
     source = load_table(table) if table and table.exists() else paper_rows()
     paper = [row for row in source if row.source == "paper"]
+    intervals = {metric["name"]: _interval_text(metric) for metric in results["metrics"]}
     width = max(len(row.metric) for row in rows)
+    span = max(len("95% interval"), *(len(text) for text in intervals.values()))
     model, dataset = results["model"], results["dataset"]
     lines = [
         f"{results['task']['name']}@{results['task']['version']} · {dataset['name']} · "
         f"{model['name']}@{model['checkpoint_sha256'][:8]} · {model['setting'] or 'default'} · "
         f"n={results['n_samples']['effective']}",
-        f"  {'metric':<{width}}  {'ours':>10}  {'paper':>8}  note",
+        f"  {'metric':<{width}}  {'ours':>10}  {'95% interval':<{span}}  {'paper':>8}  note",
     ]
     for row in rows:
         paper_value, note = _paper_note(row, paper)
-        lines.append(f"  {row.metric:<{width}}  {row.value:>10.4f}  {paper_value:>8}  {note}")
+        lines.append(
+            f"  {row.metric:<{width}}  {row.value:>10.4f}  {intervals[row.metric]:<{span}}  "
+            f"{paper_value:>8}  {note}"
+        )
     times = results["wall_time_s"]
     reused = " · reused a finished run, nothing recomputed" if outcome.reused else ""
     lines += [

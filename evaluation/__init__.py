@@ -12,6 +12,7 @@ implementation version); numbers with different ids never share a leaderboard co
 """
 
 from evaluation.block_fid import BLOCK, BlockFID, BlockFIDResult, Region, block_positions
+from evaluation.bootstrap import MIN_INTERVAL_SAMPLES, Interval, bootstrap_interval
 from evaluation.clip_sim import CLIPSim
 from evaluation.errors import EvaluationError, FewSamplesWarning, MetricIdMismatch, WeightsError
 from evaluation.extractors import (
@@ -38,6 +39,8 @@ PAPER_CLIP = "clip_vit_b32.openai@1"
 SURROGATE_CLIP = "clip_vit_b32.surrogate_seed0@1"
 PAPER_I3D = "i3d.stylegan_v_ts@1"
 SURROGATE_VIDEO = "r3d18.surrogate_seed0@1"
+# The offline default for image metrics on procedural-landscapes-v1 (never paper-comparable).
+LANDSCAPE_FEATURES = "landscape_net.procedural_v1@1"
 
 
 def block_fid(
@@ -68,7 +71,10 @@ __all__ = [
     "FeatureStats",
     "FewSamplesWarning",
     "InceptionScore",
+    "Interval",
     "KID",
+    "LANDSCAPE_FEATURES",
+    "MIN_INTERVAL_SAMPLES",
     "MetricId",
     "MetricIdMismatch",
     "MetricResult",
@@ -85,6 +91,7 @@ __all__ = [
     "WeightsError",
     "all_weights",
     "block_fid",
+    "bootstrap_interval",
     "block_positions",
     "fid_from_stats",
     "frechet_distance",

@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from evaluation.errors import EvaluationError
 
 INCEPTION_SIZE = 299
 CLIP_SIZE = 224
+LANDSCAPE_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ def clip_preprocess(image: np.ndarray) -> torch.Tensor:
     return _clip_transform()(Image.fromarray(image))
 
 
+def landscape_resize(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float32 [3, 128, 128] in [0, 255] by area averaging (a 256-px block
+    becomes the exact mean of each 2x2 pixel square)."""
+    pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    return F.interpolate(pixels, size=(LANDSCAPE_SIZE, LANDSCAPE_SIZE), mode="area")[0]
+
+
 def video_to_tensor(clip: np.ndarray) -> torch.Tensor:
     """uint8 [T, H, W, 3] -> float32 [3, T, H, W] in [0, 255]; the I3D resizes and rescales
     internally (StyleGAN-V calls it with rescale=True, resize=True)."""
@@ -93,6 +102,17 @@ PREPROCESSORS: dict[str, Preprocess] = {
                 "value_range": "[0, 1] then OpenAI CLIP mean/std normalisation",
             },
             clip_preprocess,
+        ),
+        Preprocess(
+            "landscape-area-128",
+            {
+                "library": "torch.nn.functional.interpolate",
+                "filter": "area (box average; exact 2x2 mean for a 256-px block)",
+                "size": [LANDSCAPE_SIZE, LANDSCAPE_SIZE],
+                "crop": "none (aspect ratio not kept)",
+                "value_range": "[0, 255] -> x / 127.5 - 1 in the extractor",
+            },
+            landscape_resize,
         ),
         Preprocess(
             "stylegan-v-i3d-input",

@@ -4,7 +4,8 @@ download command. Nothing here downloads unless `fetch` is called (by `nuwa-eval
 Search order for a file: $NUWA_WEIGHTS_DIR, ~/.cache/nuwa-infinity/weights, then the caches the
 original libraries already use (clean-fid's /tmp, torch hub checkpoints, open_clip's cache), so a
 machine that ran clean-fid or pytorch-fid before needs no copying
-($NUWA_WEIGHTS_LIBRARY_CACHES=0 turns the library caches off). The first file found is hashed
+($NUWA_WEIGHTS_LIBRARY_CACHES=0 turns the library caches off), and last the copy shipped inside
+the package, for the networks the project trains itself. The first file found is hashed
 *before* it is loaded; a mismatch is an error (never a silent fallback to another copy).
 """
 
@@ -35,6 +36,7 @@ class WeightsFile:
     hash_source: where the expected hash comes from (so a reader can judge it).
     library_paths: where the original libraries cache the same file ("~" and "{torch_hub}"
     expand).
+    packaged: the copy inside this package, for weights the project trains and ships.
     """
 
     filename: str
@@ -45,6 +47,7 @@ class WeightsFile:
     hash_source: str
     git_blob_sha1: str | None = None
     library_paths: tuple[str, ...] = ()
+    packaged: Path | None = None
 
     def __post_init__(self) -> None:
         if self.sha256 is None and self.git_blob_sha1 is None:
@@ -65,6 +68,8 @@ class WeightsFile:
         if os.environ.get(LIBRARY_CACHES_ENV, "1") != "0":
             hub = torch.hub.get_dir()  # honours $TORCH_HOME
             paths += [Path(p.format(torch_hub=hub)).expanduser() for p in self.library_paths]
+        if self.packaged is not None:
+            paths.append(self.packaged)
         return paths
 
     def find(self) -> Path | None:

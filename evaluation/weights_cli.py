@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     }
     print(
         f"Weights are looked up in ${WEIGHTS_ENV}, ~/.cache/nuwa-infinity/weights, "
-        "then library caches."
+        "then library caches, then the copies shipped in the package."
     )
     for name, record in records.items():
         status, where = _status(record)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  source   {record.hash_source}")
         print(f"  used by  {', '.join(users[name])}")
         print(f"  licence  {record.license}")
-        print(f"  urls     {' | '.join(record.urls)}")
+        print(f"  urls     {' | '.join(record.urls) or 'none: trained by this project, shipped'}")
     surrogates = [s.name for s in list_extractors() if s.is_surrogate]
     print(f"\nNo weights needed (surrogates, never paper-comparable): {', '.join(surrogates)}")
     return 0

@@ -199,12 +199,21 @@ def test_canvas_sizes_get_their_own_names_and_ids():
     assert len(names) == len(ids) == 2
 
 
-def test_text_to_image_with_x4_reports_every_table2_metric(tmp_path):
+def test_text_to_image_with_x4_reports_every_table2_metric(tmp_path, monkeypatch):
+    monkeypatch.setattr("benchmarks.metrics.BOOTSTRAP_REPLICATES", 20)  # SWD's cost 200 times
     outcome, pipeline = run_fake(
         "lhqc_t2i", tmp_path, n=10, batch_size=5, table=None, overrides=["canvas=[256,256]"]
     )
     values = {m["base"]: m for m in outcome.results["metrics"]}
-    assert list(values) == ["block_fid", "block_fid_pooled", "is", "clip_sim", "swd"]
+    assert list(values) == [
+        "block_fid", "block_fid_pooled", "is", "clip_sim", "swd", "attr_agree",
+        "attr_agree_shuffled",
+    ]  # fmt: skip
+    assert "landscape_net.procedural_v1@1" in values["block_fid"]["name"]
+    assert "inception_v3" in values["is"]["name"]  # IS needs Inception's class logits
+    for metric in values.values():  # n=10: every metric has its interval
+        assert metric["interval"]["replicates"] == 20
+        assert metric["interval"]["low"] <= metric["value"] <= metric["interval"]["high"]
     outcome_x4, _ = run_fake(
         "lhqc_t2i",
         tmp_path,
@@ -218,17 +227,19 @@ def test_text_to_image_with_x4_reports_every_table2_metric(tmp_path):
         "256x1024" in x4["block_fid_x4"]["name"]
         and x4["block_fid"]["value"] == values["block_fid"]["value"]
     )
+    assert x4["block_fid_x4"]["interval"]["replicates"] == 20  # pooled, canvases resampled
     assert outcome.results["model"]["setting"] == "canvas=[256,256]"
     assert values["is"]["better"] == "higher" and 1.0 <= values["is"]["value"] <= 10.0
 
 
 @pytest.mark.parametrize("task", ["lhqv_animate", "landscape_t2v"])
-def test_video_tasks_report_fvd(tmp_path, task):
+def test_video_tasks_report_fvd_and_motion_fd(tmp_path, task):
     outcome, pipeline = run_fake(
-        task, tmp_path, n=4, batch_size=2, table=None, overrides=["frames=4"]
+        task, tmp_path, n=4, batch_size=2, table=None, overrides=["frames=9"]
     )
     bases = [m["base"] for m in outcome.results["metrics"]]
-    assert bases == (["fvd"] if task == "lhqv_animate" else ["fvd", "clip_sim"])
+    expected = ["fvd"] if task == "lhqv_animate" else ["fvd", "clip_sim"]
+    assert bases == [*expected, "motion_fd"]
     assert (
         outcome.results["dataset"]["name"] == "procedural-pan-videos-v1"
         and len(pipeline.calls) == 2

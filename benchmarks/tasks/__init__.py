@@ -55,7 +55,9 @@ class TaskSpec:
     """One versioned task definition (see the YAML files beside this module).
 
     ``real`` is the geometry on real data (the paper's), ``procedural`` the one on the embedded
-    set. ``paper_*`` name the paper table, method and data set it reproduces ("" if none).
+    set; ``procedural_metrics`` need the generator's captions or the network trained on its
+    scenes, so they run there only. ``paper_*`` name the paper table, method and data set it
+    reproduces ("" if none).
     """
 
     name: str
@@ -70,6 +72,7 @@ class TaskSpec:
     procedural: Geometry
     metrics: list[str]
     x4_metrics: list[str] = field(default_factory=list)
+    procedural_metrics: list[str] = field(default_factory=list)  # on the procedural set only
     direction: str | None = None
     text: bool = False
     seed: int = 0
@@ -88,8 +91,12 @@ class TaskSpec:
         return self.real if which == "real" else self.procedural
 
     def digest(self) -> str:
-        """SHA-256 of the definition (every field): tests pin it per version."""
-        text = OmegaConf.to_yaml(OmegaConf.structured(self), sort_keys=True)
+        """SHA-256 of the definition (every field): tests pin it per version. An empty
+        ``procedural_metrics`` is left out, so definitions older than that field keep their hash."""
+        definition = asdict(self)
+        if not definition["procedural_metrics"]:
+            del definition["procedural_metrics"]
+        text = OmegaConf.to_yaml(OmegaConf.create(definition), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dict(self) -> dict:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from evaluation.errors import EvaluationError
-from evaluation.extractors import clip, inception, video
+from evaluation.extractors import clip, inception, landscape, video
 from evaluation.extractors.seeded_init import SEEDED_INIT
 from evaluation.preprocess import get_preprocess
 from evaluation.weights import WeightsFile
@@ -124,6 +125,19 @@ I3D_WEIGHTS = WeightsFile(
     "JunyaoHu/common_metrics_on_video_quality, which states it is StyleGAN-V's file",
 )
 
+LANDSCAPE_WEIGHTS = WeightsFile(
+    filename="landscape_net.procedural_v1.safetensors",
+    sha256="208b4d07aaf43076bea049bffa7d9151365902a7d2bc957deddc86469d76256e",
+    size_bytes=None,
+    urls=(),
+    license="MIT (trained by this project: `python -m evaluation.landscape_train`)",
+    hash_source="pinned here when the shipped file was trained (evaluation/extractors/weights/"
+    "MODEL_CARD.md)",
+    packaged=Path(__file__).resolve().parent
+    / "weights"
+    / "landscape_net.procedural_v1.safetensors",
+)
+
 INCEPTION_INPUT = "float32 [B, 3, 299, 299] RGB in [0, 255]"
 TF2015_PORT_ARCH = (
     "Inception v3, TF-2015 graph layout (torchvision Inception3 + pytorch-fid FID blocks)"
@@ -210,6 +224,21 @@ for _spec in (
         outputs={"image_embed": 512},
         default_output="image_embed",
         build=clip.build_surrogate,
+    ),
+    ExtractorSpec(
+        name="landscape_net.procedural_v1@1",
+        modality="image",
+        architecture="LandscapeNet (evaluation/extractors/landscape.py): 4 strided conv stages "
+        f"{landscape.LandscapeNetConfig().to_json()}, supervised on procedural-landscapes-v1 "
+        "scene parameters and a 4x4 cover map",
+        weights=LANDSCAPE_WEIGHTS,
+        surrogate_seed=None,
+        paper_weights=False,
+        preprocessing="landscape-area-128",
+        input="float32 [B, 3, 128, 128] in [0, 255]",
+        outputs={"layout": 64, "cells": 256, "attributes": 15, "horizon": 1},
+        default_output="layout",
+        build=landscape.build_landscape_net,
     ),
     ExtractorSpec(
         name="i3d.stylegan_v_ts@1",

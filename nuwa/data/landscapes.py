@@ -19,6 +19,7 @@ H x H scene widened, and a panorama at the same height has the same look as a fr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,6 +163,39 @@ def caption_for(params: SceneParams) -> str:
         f"{_NUMBER_WORDS[params.n_ridges]} ranges of {params.ridge_kind} "
         f"above {_GROUND_WORDS[params.ground]}"
     )
+
+
+def caption_attributes(caption: str) -> dict[str, str | int] | None:
+    """The scene attributes a caption names (inverse of `caption_for`; a caption may be embedded
+    in a longer sentence, e.g. a video's), or None when it is not a procedural caption.
+
+    e.g. {"time_of_day": "sunset", "cloud_cover": "partly cloudy", "n_ridges": 3,
+    "ridge_kind": "rocky mountains", "ground": "lake"}.
+    """
+    match = _CAPTION_PATTERN.search(caption)
+    if match is None:
+        return None
+    words = match.groupdict()
+    return {
+        "time_of_day": next(k for k, v in _SKY_WORDS.items() if v == words["sky"]),
+        "cloud_cover": words["cloud_cover"],
+        "n_ridges": next(k for k, v in _NUMBER_WORDS.items() if v == words["count"]),
+        "ridge_kind": words["ridge_kind"],
+        "ground": next(k for k, v in _GROUND_WORDS.items() if v == words["ground"]),
+    }
+
+
+def _alternatives(words) -> str:
+    return "|".join(re.escape(word) for word in words)
+
+
+_CAPTION_PATTERN = re.compile(
+    rf"an? (?P<cloud_cover>{_alternatives(CLOUD_COVERS)}) "
+    rf"(?P<sky>{_alternatives(_SKY_WORDS.values())}) sky over "
+    rf"(?P<count>{_alternatives(_NUMBER_WORDS.values())}) ranges of "
+    rf"(?P<ridge_kind>{_alternatives(RIDGE_KINDS)}) above "
+    rf"(?P<ground>{_alternatives(_GROUND_WORDS.values())})"
+)
 
 
 # ---------------------------------------------------------------- periodic value noise
