@@ -66,7 +66,7 @@ def clip_preprocess(image: np.ndarray) -> torch.Tensor:
 def landscape_resize(image: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float32 [3, 128, 128] in [0, 255] by area averaging (a 256-px block
     becomes the exact mean of each 2x2 pixel square)."""
-    pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    pixels = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
     return F.interpolate(pixels, size=(LANDSCAPE_SIZE, LANDSCAPE_SIZE), mode="area")[0]
 
 

@@ -20,6 +20,8 @@ PAPER_PROTOCOL = "as reported in arXiv 2207.09814 Tables 2–6"
 SYNTHETIC_DATASET_PREFIXES = ("procedural",)
 # The evaluation registry names every surrogate feature extractor with this word in its id.
 SURROGATE_MARKER = "surrogate"
+# Feature networks trained by this project on its own procedural set (evaluation.extractors).
+DOMAIN_FEATURE_PREFIXES = ("landscape_net.",)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _GIT_COMMIT = re.compile(r"[0-9a-f]{40}|unknown")
@@ -110,6 +112,8 @@ class Row:
         reasons = []
         if any(SURROGATE_MARKER in s.lower() for s in (self.features, self.metric_id, self.metric)):
             reasons.append(f"surrogate features ({self.features or self.metric_id})")
+        if self.features.startswith(DOMAIN_FEATURE_PREFIXES):
+            reasons.append(f"domain features trained on the procedural set ({self.features})")
         if self.dataset.lower().startswith(SYNTHETIC_DATASET_PREFIXES):
             reasons.append(f"procedural dataset ({self.dataset})")
         return reasons

@@ -52,7 +52,8 @@ LEGEND = (
     "Paper rows are the numbers printed in arXiv 2207.09814 (Tables 2–6), as reported. Our rows "
     "carry their task version (`task@N`, our protocol), data set and sample count. `Δ vs paper` "
     "(ours − paper) appears only where a row is paper-comparable; every other row says why not "
-    "(surrogate features, procedural data set, protocol). Rows on a reproduced data set say so. "
+    "(surrogate or domain features, procedural data set, protocol). Rows on a reproduced data "
+    "set say so. "
     "`95% interval` is a seeded bootstrap interval over the run's samples (shifted to centre on "
     "the value), where the run recorded one; the paper gives none."
 )
