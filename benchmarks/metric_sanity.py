@@ -137,27 +137,27 @@ def fid_with_interval(reference: np.ndarray, other: np.ndarray, seed: int = 0) -
     return {"value": statistic(all_rows), "low": interval.low, "high": interval.high}
 
 
-def mean_with_interval(values: np.ndarray, seed: int = 0) -> dict:
-    """Mean of per-item values [n] with its bootstrap 95% interval."""
-    interval = bootstrap_interval(
-        lambda idx: float(values[idx["items"]].mean()),
-        {"items": len(values)},
-        replicates=REPLICATES,
-        seed=seed,
-    )
-    return {"value": float(values.mean()), "low": interval.low, "high": interval.high}
-
-
 def text_alignment(n: int, cache_dir: Path) -> dict:
     """Attribute agreement of n held-out images with their own and with deranged captions."""
     base = PROCEDURAL_SEED_BASE["test"]
     scenes = [render_landscape(s, 512, 512) for s in range(base, base + n)]
-    metric = AttributeAgreement(LANDSCAPE_FEATURES, cache_dir=cache_dir, progress=False)
+    metric = AttributeAgreement(
+        LANDSCAPE_FEATURES, cache_dir=cache_dir, progress=False, bootstrap=REPLICATES
+    )
     metric.update([scene.image for scene in scenes], [scene.caption for scene in scenes])
-    own, shuffled = metric.agreement()
+    result = metric.compute()
+    shuffled = result.details["shuffled_captions_interval"]
     return {
-        "real pairs": mean_with_interval(own),
-        "shuffled captions": mean_with_interval(shuffled),
+        "real pairs": {
+            "value": result.value,
+            "low": result.interval.low,
+            "high": result.interval.high,
+        },
+        "shuffled captions": {
+            "value": result.details["shuffled_captions"],
+            "low": shuffled["low"],
+            "high": shuffled["high"],
+        },
     }
 
 

@@ -128,9 +128,8 @@ class Chunk:
 
 BOOTSTRAP_REPLICATES = 200
 BOOTSTRAP_SEED = 0
-# What a job's collect returns per quantity: (value, details, bootstrap interval or None); a
-# (value, details) pair stands for a metric that gives no interval.
-Collected = dict[str, tuple[float, dict] | tuple[float, dict, Interval | None]]
+# What a job's collect returns per quantity: (value, details, bootstrap interval or None).
+Collected = dict[str, tuple[float, dict, Interval | None]]
 
 
 @dataclass(frozen=True)
@@ -549,9 +548,8 @@ def compute(
     return out, {"computed": len(pending), "cached": len(jobs) - len(pending)}
 
 
-def _measurement(job: Job, entry: tuple) -> Measurement:
-    """A collected (value, details[, interval]) as a Measurement, saying why it has no interval."""
-    value, details, *rest = entry
-    interval = rest[0] if rest else None
+def _measurement(job: Job, entry: tuple[float, dict, Interval | None]) -> Measurement:
+    """A collected (value, details, interval) as a Measurement, saying why it has no interval."""
+    value, details, interval = entry
     why = "" if interval is not None else job.no_interval or "the metric gives no interval"
     return Measurement(float(value), details, interval, why)
