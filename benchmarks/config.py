@@ -58,6 +58,7 @@ class EvalConfig:
     batch_size: int
     seed: int
     direction: str | None
+    keep_input: bool  # outpainting: the given region holds the input's pixels, not its decode
     text: bool
     x4: bool
     metrics: list[str]
@@ -114,6 +115,7 @@ def resolve_config(
         batch_size=batch_size,
         seed=spec.seed,
         direction=spec.direction,
+        keep_input=spec.keep_input,
         text=spec.text if text is None else text,
         x4=x4,
         metrics=metrics,

@@ -52,6 +52,7 @@ class Pipeline(Protocol):
         direction: str,
         amount_px: int,
         texts: list[str] | None = None,
+        keep_input: bool = True,
         **opts: Any,
     ) -> list[np.ndarray]: ...
 
@@ -179,7 +180,12 @@ def _generate_batch(
         images = [np.ascontiguousarray(crop(item.load(), given)) for item in selected]
         amount = outpaint_amount(config.direction, height, width)
         out = pipeline.outpaint(
-            images, direction=config.direction, amount_px=amount, texts=texts, **opts
+            images,
+            direction=config.direction,
+            amount_px=amount,
+            texts=texts,
+            keep_input=config.keep_input,
+            **opts,
         )
     elif config.kind == "animate":
         first = [item.load()[0] for item in selected]

@@ -128,13 +128,19 @@ TASK_COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], str], Callabl
 
 
 def load_pipeline(
-    checkpoint: str, tokenizer: str | None, pg_tokenizer: str | None, device: str
+    checkpoint: str,
+    tokenizer: str | None,
+    pg_tokenizer: str | None,
+    device: str,
+    *,
+    video: bool = False,
 ) -> Pipeline:
-    """The model to evaluate: the bundled one, a checkpoint folder, or model + tokenizer files."""
+    """The model to evaluate: the bundled one (its video model for a ``video`` task), a
+    checkpoint folder, or model + tokenizer files."""
     from nuwa.pipeline import Pipeline as NuwaPipeline
 
     if checkpoint == "bundled":
-        return NuwaPipeline.from_bundled(device=device)
+        return NuwaPipeline.from_bundled(device=device, video=video)
     path = Path(checkpoint)
     if path.is_dir():
         tokenizer = tokenizer or path / "tokenizer.safetensors"
@@ -194,7 +200,10 @@ def run_task(
     try:
         choose_data(get_task(task), args.data)  # a missing data set fails before the model loads
         device = rank_device(args.device, ranks)
-        pipeline = load_pipeline(args.checkpoint, args.tokenizer, args.pg_tokenizer, device)
+        video = get_task(task).kind in ("animate", "t2v")
+        pipeline = load_pipeline(
+            args.checkpoint, args.tokenizer, args.pg_tokenizer, device, video=video
+        )
         outcome = execute(args, task, pipeline, ranks, x4=x4, text=text)
         if ranks.is_main:
             sys.stdout.write(format_outcome(outcome, None if args.no_leaderboard else args.table))

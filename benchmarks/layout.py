@@ -66,15 +66,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tokenizer", help="the tokenizer of a --checkpoint model file")
     parser.add_argument("--n", type=int, default=32, help="held-out scenes (at least 2)")
     parser.add_argument("--size", type=int, default=512, help="scene side in px (multiple of 256)")
-    parser.add_argument("--top-k", type=int, default=SAMPLER["top_k"], help="0: no top-k")
+    parser.add_argument(
+        "--top-k", type=int, default=None, help="default: the paper's fraction; 0: no top-k"
+    )
     parser.add_argument("--temperature", type=float, default=SAMPLER["temperature"])
     parser.add_argument("--out", help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.n < 2 or args.size < 256 or args.size % 256:
         parser.error("--n must be at least 2 and --size a positive multiple of 256")
-    if args.top_k < 0 or args.temperature <= 0:
+    if (args.top_k is not None and args.top_k < 0) or args.temperature <= 0:
         parser.error("--top-k must be >= 0 and --temperature > 0")
-    sampler = {**SAMPLER, "top_k": args.top_k or None, "temperature": args.temperature}
+    sampler = {**SAMPLER, "temperature": args.temperature}
+    if args.top_k is not None:
+        sampler |= {"top_k": args.top_k or None, "top_k_fraction": None}
 
     try:
         pipe = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")

@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
             raise TaskError(
                 f"--baseline {args.baseline!r} is neither 'leaderboard' nor a results file"
             )
-        pipeline = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
+        video = get_task(args.task).kind in ("animate", "t2v")
+        pipeline = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu", video=video)
         status, report = regress(
             args.task,
             pipeline,

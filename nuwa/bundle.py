@@ -2,7 +2,8 @@
 
 A usable model is up to three files: the transformer (``nuwa.model.checkpoint.save_model``), the
 VQGAN its tokens come from, and optionally a PG-VQGAN for video frames
-(``nuwa.tokenizer.save_tokenizer``). The bundle is those files in ``nuwa/bundled/`` plus a
+(``nuwa.tokenizer.save_tokenizer``). The bundle is those files in ``nuwa/bundled/``, optionally a
+second transformer for video (temporal extent > 0) over the same tokenizer, plus a
 ``SHA256SUMS`` (``sha256sum`` format) that every file must match before it is loaded.
 """
 
@@ -25,7 +26,9 @@ BUNDLE_FILES = {
     "model": "model.safetensors",
     "tokenizer": "tokenizer.safetensors",
     "pg_tokenizer": "pg_tokenizer.safetensors",  # optional: PG-VQGAN for video frames
+    "video_model": "video_model.safetensors",  # optional: the animation / text-to-video model
 }
+OPTIONAL_FILES = ("pg_tokenizer", "video_model")
 
 
 class BundleMissingError(CheckpointError):
@@ -113,8 +116,8 @@ def bundle_files(directory: str | Path | None = None) -> tuple[dict[str, Path], 
     paths, digests = {}, {}
     for name, filename in BUNDLE_FILES.items():
         path = directory / filename
-        if name == "pg_tokenizer" and not path.is_file() and filename not in sums:
-            continue  # the PG-VQGAN is optional
+        if name in OPTIONAL_FILES and not path.is_file() and filename not in sums:
+            continue
         if filename not in sums:
             raise CheckpointError(f"{sums_path} lists no SHA-256 for {filename}")
         if not path.is_file():

@@ -2,12 +2,15 @@
 
 A canvas grows by ``amount_px`` on one side (right, left, down, up) or on every side ("all"). The
 generated part is a band (one side) or a ring ("all"); Block-FID on outpainting measures only it.
+:func:`paste_input` puts the user's own pixels back into the given region of a decoded canvas.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+BLEND_PX = 16
+"""Width of the band, inside the given region, over which the input fades into the decode."""
 GROWTH = {"right": (0, 1), "left": (0, 1), "down": (1, 0), "up": (1, 0), "all": (2, 2)}
 """Direction -> how many times ``amount_px`` is added to (height, width)."""
 DIRECTIONS = tuple(GROWTH)
@@ -80,3 +83,31 @@ def outpaint_amount(direction: str, in_h: int, in_w: int, height: int, width: in
             f"{in_w}x{in_h} px; e.g. {want_w}x{want_h} does"
         )
     return amount
+
+
+def paste_input(
+    canvas: np.ndarray, image: np.ndarray, direction: str, amount_px: int, blend_px: int = BLEND_PX
+) -> np.ndarray:
+    """The decoded canvas uint8 ``[H, W, 3]`` with ``image`` uint8 ``[h, w, 3]`` in its given
+    region: the input's own pixels, except within ``blend_px`` of a generated side, where the
+    input's weight rises linearly from the decode at the boundary to 1 (a tokenizer's
+    reconstruction is never exact, so a hard paste would leave a step at the boundary)."""
+    in_h, in_w = image.shape[:2]
+    top, left, _, _ = given_region(direction, in_h, in_w, amount_px)
+    height, width = canvas.shape[:2]
+    rows, cols = np.arange(in_h)[:, None], np.arange(in_w)[None, :]
+    distance = np.full((in_h, in_w), np.inf)
+    if top > 0:
+        distance = np.minimum(distance, rows + 0.5)
+    if top + in_h < height:
+        distance = np.minimum(distance, in_h - rows - 0.5)
+    if left > 0:
+        distance = np.minimum(distance, cols + 0.5)
+    if left + in_w < width:
+        distance = np.minimum(distance, in_w - cols - 0.5)
+    weight = np.clip(distance / blend_px, 0.0, 1.0)[..., None] if blend_px > 0 else 1.0
+    out = canvas.copy()
+    decoded = canvas[top : top + in_h, left : left + in_w].astype(np.float64)
+    mixed = weight * image.astype(np.float64) + (1.0 - weight) * decoded
+    out[top : top + in_h, left : left + in_w] = np.rint(mixed).astype(np.uint8)
+    return out

@@ -28,7 +28,14 @@ import numpy as np
 import torch
 
 from nuwa.adc import DIRECTION_ORDERS, Plan, make_plan
-from nuwa.bundle import ModelFiles, bundle_files, check_compatible, load_files
+from nuwa.bundle import (
+    BUNDLE_FILES,
+    BundleMissingError,
+    ModelFiles,
+    bundle_files,
+    check_compatible,
+    load_files,
+)
 from nuwa.canvas import StreamingCanvas
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model.transformer import Nuwa
@@ -39,8 +46,9 @@ from nuwa.outpainting import (
     generated_region,
     given_region,
     outpaint_amount,
+    paste_input,
 )
-from nuwa.sampling import sample
+from nuwa.sampling import PAPER_TOP_K_FRACTION, sample, top_k_for
 from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN
 
 __all__ = [  # the outpainting geometry is part of this module's API (notes/pipeline_api.md)
@@ -65,6 +73,9 @@ class SamplerOptions:
         seed: seeds the sampler; same call + same seed = same bytes.
         top_k, top_p, temperature: token filters (``temperature=0`` is greedy). The paper's
             draft uses top-k 768 with temperature 1 for its 16384 codes (spec §6).
+        top_k_fraction: without ``top_k``, keep this fraction of the codebook: by default the
+            paper's 768/16384 (48 of the bundled model's 1024 codes). ``top_k=None,
+            top_k_fraction=None`` samples from the whole distribution.
         cfg_scale: classifier-free guidance for text models (1 = plain conditional sampling).
         progress: a tqdm bar per patch.
         pnar_steps: mask-predict rounds of a P-NAR model.
@@ -72,6 +83,7 @@ class SamplerOptions:
 
     seed: int = 0
     top_k: int | None = None
+    top_k_fraction: float | None = PAPER_TOP_K_FRACTION
     top_p: float | None = None
     temperature: float = 1.0
     cfg_scale: float = 1.0
@@ -81,6 +93,10 @@ class SamplerOptions:
     def __post_init__(self) -> None:
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1 (or None), got {self.top_k}")
+        if self.top_k_fraction is not None and not 0 < self.top_k_fraction <= 1:
+            raise ValueError(
+                f"top_k_fraction must be in (0, 1] (or None), got {self.top_k_fraction}"
+            )
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1] (or None), got {self.top_p}")
         if self.temperature < 0:
@@ -146,12 +162,25 @@ class Pipeline:
         return cls._from_files(load_files(paths, device))
 
     @classmethod
-    def from_bundled(cls, device: str = "cpu", directory: str | Path | None = None) -> Pipeline:
-        """The model shipped in ``nuwa/bundled/`` (or ``directory``), SHA-256-checked first.
+    def from_bundled(
+        cls, device: str = "cpu", directory: str | Path | None = None, *, video: bool = False
+    ) -> Pipeline:
+        """The model shipped in ``nuwa/bundled/`` (or ``directory``), SHA-256-checked first:
+        the image model (text-to-image, outpainting), or with ``video`` the video model
+        (animation, text-to-video) over the same tokenizer.
 
-        Raises :class:`~nuwa.bundle.BundleMissingError` while the bundle is not there.
+        Raises :class:`~nuwa.bundle.BundleMissingError` while the bundle (or its video model)
+        is not there.
         """
         paths, digests = bundle_files(directory)
+        if video:
+            if "video_model" not in paths:
+                raise BundleMissingError(
+                    f"the bundle in {directory or 'nuwa/bundled'} has no video model "
+                    f"({BUNDLE_FILES['video_model']}); pass checkpoint= and tokenizer= instead"
+                )
+            paths["model"], digests["model"] = paths["video_model"], digests["video_model"]
+        paths.pop("video_model", None), digests.pop("video_model", None)
         return cls._from_files(load_files(paths, device, digests))
 
     @classmethod
@@ -231,14 +260,17 @@ class Pipeline:
         direction: str,
         amount_px: int,
         texts: Sequence[str] | None = None,
+        keep_input: bool = True,
         **opts,
     ) -> list[np.ndarray]:
         """Grow each uint8 ``[h, w, 3]`` image by ``amount_px`` on one side (or ``"all"``).
 
         The input is encoded, its patches pre-cached (paper Algorithm 2), and the rest generated
         in the direction's order (right: omega, left: omega*, down: zeta, up: zeta*, all: a
-        spiral). The returned canvas holds the *decoded* given tokens in the input region too;
-        ``last_given_region`` / ``last_generated_mask`` say where. Returns uint8 ``[H, W, 3]``.
+        spiral). With ``keep_input`` the given region holds the input's own pixels, faded into
+        the decode over ``nuwa.outpainting.BLEND_PX`` at the boundary; without it, the decode of
+        the given tokens (the raw model output). ``last_given_region`` /
+        ``last_generated_mask`` say where. Returns uint8 ``[H, W, 3]``.
         """
         batch = _images(images, "outpainting")
         in_h, in_w = batch.shape[1:3]
@@ -273,7 +305,12 @@ class Pipeline:
         pixels = self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts))
         self.last_given_region = (top, left, in_h, in_w)
         self.last_generated_mask = generated_mask(direction, in_h, in_w, amount_px)
-        return [v[0] for v in pixels]
+        if not keep_input:
+            return [v[0] for v in pixels]
+        return [
+            paste_input(v[0], image, direction, amount_px)
+            for v, image in zip(pixels, batch, strict=True)
+        ]
 
     def animate(self, first_frames: Sequence[np.ndarray], frames: int, **opts) -> list[np.ndarray]:
         """Videos uint8 ``[frames, h, w, 3]`` continuing each uint8 ``[h, w, 3]`` first frame.
@@ -381,7 +418,7 @@ class Pipeline:
             text=texts,
             given_tokens=given_tokens,
             batch_size=batch,
-            top_k=opts.top_k,
+            top_k=top_k_for(opts.top_k, opts.top_k_fraction, self.model.codebook_size),
             top_p=opts.top_p,
             temperature=opts.temperature,
             cfg_scale=opts.cfg_scale if any(texts or ()) else 1.0,

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from nuwa.checkpoint import CheckpointError
 from nuwa.pipeline import Pipeline, outpaint_amount
+from nuwa.sampling import PAPER_TOP_K_FRACTION
 from nuwa.writers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, numbered, write_output
 
 # Its own folder: nuwa/conf also holds the training groups (tokenizer/, data/). The model-file
@@ -52,9 +53,12 @@ class SampleConfig:
             For outpaint, an alternative to ``amount``: the canvas to grow the input into.
         frames, fps: video length and playback rate (animate, t2v).
         direction, amount: outpainting side (right | left | down | up | all) and px to add.
+        keep_input: outpainting returns the input's own pixels in the given region (faded into
+            the generated part over 16 px); false returns the raw decode of the whole canvas.
         n: samples, generated as one batch; outputs are numbered when n > 1.
         out: output file: .png or .gif for images, .mp4 or .gif for videos.
-        seed, top_k, top_p, temperature, cfg_scale: sampler options (see Pipeline).
+        seed, top_k, top_k_fraction, top_p, temperature, cfg_scale: sampler options (see
+            Pipeline); by default top-k keeps the paper's fraction of the codebook.
         checkpoint, tokenizer_checkpoint, pg_tokenizer_checkpoint: model files (default: the
             bundled model).
         device: torch device, e.g. cpu or cuda.
@@ -72,10 +76,12 @@ class SampleConfig:
     fps: int = 8
     direction: str = "right"
     amount: int | None = None
+    keep_input: bool = True
     n: int = 1
     out: str | None = None
     seed: int = 0
     top_k: int | None = None
+    top_k_fraction: float | None = PAPER_TOP_K_FRACTION
     top_p: float | None = None
     temperature: float = 1.0
     cfg_scale: float = 1.0
@@ -131,7 +137,7 @@ def _load(cfg: SampleConfig) -> Pipeline:
             raise ValueError(
                 "pg_tokenizer_checkpoint= needs checkpoint= and tokenizer_checkpoint= as well"
             )
-        return Pipeline.from_bundled(device=cfg.device)
+        return Pipeline.from_bundled(device=cfg.device, video=cfg.task in VIDEO_TASKS)
     if cfg.checkpoint is None or cfg.tokenizer_checkpoint is None:
         raise ValueError(
             "checkpoint= and tokenizer_checkpoint= go together: pass both (or neither)"
@@ -145,6 +151,7 @@ def _generate(pipe: Pipeline, cfg: SampleConfig) -> list[np.ndarray]:
     opts = dict(
         seed=cfg.seed,
         top_k=cfg.top_k,
+        top_k_fraction=cfg.top_k_fraction,
         top_p=cfg.top_p,
         temperature=cfg.temperature,
         cfg_scale=cfg.cfg_scale,
@@ -176,7 +183,14 @@ def _generate(pipe: Pipeline, cfg: SampleConfig) -> list[np.ndarray]:
     elif cfg.width or cfg.height:
         raise ValueError("task=outpaint takes amount= or width=/height=, not both")
     images = [image] * cfg.n
-    return pipe.outpaint(images, direction=cfg.direction, amount_px=amount, texts=texts, **opts)
+    return pipe.outpaint(
+        images,
+        direction=cfg.direction,
+        amount_px=amount,
+        texts=texts,
+        keep_input=cfg.keep_input,
+        **opts,
+    )
 
 
 def _read_image(path: str | None, task: str) -> np.ndarray:

@@ -21,6 +21,19 @@ from nuwa.model.transformer import Nuwa, TextStates
 from nuwa.ncp import ContextPool
 from nuwa.text import tokenize
 
+PAPER_TOP_K_FRACTION = 768 / 16384
+"""The paper draft's top-k (768 of 16384 codes) as a fraction of the codebook: 48 of 1024."""
+
+
+def top_k_for(top_k: int | None, top_k_fraction: float | None, codebook_size: int) -> int | None:
+    """The k to keep: ``top_k`` if set, else ``top_k_fraction`` of the codebook (at least 1),
+    else None (no filter)."""
+    if top_k is not None:
+        return top_k
+    if top_k_fraction is None:
+        return None
+    return max(1, round(top_k_fraction * codebook_size))
+
 
 def pick(
     logits: torch.Tensor,

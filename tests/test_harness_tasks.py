@@ -18,13 +18,13 @@ from benchmarks.tasks import DIRECTIONS, TaskError, get_task, list_tasks
 
 # A changed definition needs a version bump and a changelog line; then update its hash here.
 PINNED = {
-    "landscape_t2v@2": "226889568d36fe40ec726149c147f4aae35a73fdec916869168463d94e04470b",
-    "lhqc_outpaint_down@1": "806834fce74d763740b968f5b506ee4c2815c3173527cf2eb9c5597fbd5d2edc",
-    "lhqc_outpaint_left@1": "234b6a80b6780e753ddfc0ddedd07b2c32f0f23e70edbe17ed1201cb6ce80fd3",
-    "lhqc_outpaint_right@1": "744364844bfef645bfaa5ed977e27b2dc4c072c986960d58a8a6f1f4505cf859",
-    "lhqc_outpaint_up@1": "a43db1a1b9255dbe940be41ba468de202f34276aff4b46519492f4dd4764c443",
-    "lhqc_t2i@2": "03605b4722997e5bb7b465432bc7cf17304f137011205864cda67e312ea5eda8",
-    "lhqv_animate@2": "8595ca692a53abf380317693379dc70d811622d7e2c788b0d652adbc6979a0ee",
+    "landscape_t2v@3": "d6874c70914edf33842f4b99830941d3c48ce5739ecb5e7296039b9d0a929db9",
+    "lhqc_outpaint_down@2": "2d84a163978e74178653a5a702c1a16710c704e6b3341365f53858a31ef1d302",
+    "lhqc_outpaint_left@2": "a23021004ce4652b2ba79fc529dfa323533e406363e7c83758634a70ce046beb",
+    "lhqc_outpaint_right@2": "c3e3349f7e5a83f66331158a965422df506b133bf97c08c526d5af1a3b956a41",
+    "lhqc_outpaint_up@2": "2f66be9e42c908fa15ff9c33b8b54d391301f9a061d446b6ab3b3bd443a95d7b",
+    "lhqc_t2i@3": "adde867efec9dcd63940bf465fb0f9d65435f153ed45ba76ebd1d90471cffe32",
+    "lhqv_animate@3": "26c727dc9a7e8cd4127c15e910767135481a5686c241ecd4d400b652c4e15881",
 }
 
 
@@ -35,7 +35,7 @@ def test_every_task_is_pinned_at_its_version():
 
 def test_paper_tasks_use_the_paper_geometry_on_real_data():
     for direction in DIRECTIONS:
-        spec = get_task(f"lhqc_outpaint_{direction}@1")
+        spec = get_task(f"lhqc_outpaint_{direction}@2")
         assert spec.paper_table == "table3" and spec.real.canvas == [1024, 1024]
         assert spec.real.n == 5000 and spec.metrics[0] == "block_fid"
     t2i = get_task("lhqc_t2i")
@@ -43,11 +43,21 @@ def test_paper_tasks_use_the_paper_geometry_on_real_data():
     assert get_task("lhqv_animate").metrics == ["fvd"]
 
 
+def test_sampler_and_given_region_defaults_are_the_papers_since_the_version_bump():
+    """v2/v3: top-k at the paper's fraction of the codebook (48 of 1024) everywhere, and
+    outpainting measures outputs that keep the input's pixels."""
+    for spec in list_tasks():
+        assert spec.sampler.top_k is None and spec.sampler.top_k_fraction == 768 / 16384
+        assert spec.version == (2 if spec.kind == "outpaint" else 3)
+        assert "top-k at its fraction" in spec.changelog[-1]
+        assert spec.kind != "outpaint" or spec.keep_input
+
+
 def test_unknown_task_and_version_are_one_line_errors():
     with pytest.raises(TaskError, match="unknown task 'lhqc_nope'"):
         get_task("lhqc_nope")
-    with pytest.raises(TaskError, match="defines lhqc_t2i@2"):
-        get_task("lhqc_t2i@1")
+    with pytest.raises(TaskError, match="defines lhqc_t2i@3"):
+        get_task("lhqc_t2i@2")
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)

@@ -17,8 +17,9 @@ from nuwa.adc import ExtentWarning, make_plan
 from nuwa.canvas import StreamingCanvas
 from nuwa.model import Nuwa, preset
 from nuwa.model.checkpoint import save_model
+from nuwa.outpainting import BLEND_PX, paste_input
 from nuwa.pipeline import Pipeline, canvas_size, generated_mask, generated_region
-from nuwa.sampling import sample
+from nuwa.sampling import PAPER_TOP_K_FRACTION, sample
 from nuwa.tokenizer import PGVQGAN, build_vqgan, save_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
@@ -113,7 +114,8 @@ def test_cfg_scale_one_is_plain_conditional_sampling(pipes):
     pipe, texts = pipes["text"], ["a lake", "snowy peaks"]
     [*images] = pipe.text_to_image(texts, 128, 64, seed=3, cfg_scale=1.0, progress=False)
     plan = make_plan(pipe.grid(128, 64), pipe.model.extent, "omega")
-    tokens = sample(pipe.model, plan, text=texts, seed=3, progress=False)
+    top_k = round(PAPER_TOP_K_FRACTION * TOKENIZER_CODES)  # the pipeline's default filter
+    tokens = sample(pipe.model, plan, text=texts, seed=3, top_k=top_k, progress=False)
     assert torch.equal(pipe.last_tokens, tokens)
     np.testing.assert_array_equal(np.stack(images), decode_grid(pipe, tokens))
     # random init: the text barely moves the logits, so amplify it to see guidance act
@@ -171,7 +173,9 @@ def test_large_canvases_go_to_an_unlinked_memmap(pipes, monkeypatch):
 def test_outpainting_keeps_the_given_tokens_and_generates_only_the_rest(pipes, direction):
     pipe = pipes["plain"]
     source = image(128, 64, seed=1)  # 2 x 1 patches
-    [out] = pipe.outpaint([source], direction=direction, amount_px=64, seed=0, progress=False)
+    [out] = pipe.outpaint(
+        [source], direction=direction, amount_px=64, keep_input=False, seed=0, progress=False
+    )
     assert out.shape == (*canvas_size(direction, 128, 64, 64), 3)
     top, left, h, w = pipe.last_given_region
     given = pipe.last_tokens[0, 0, top // 16 : (top + h) // 16, left // 16 : (left + w) // 16]
@@ -187,6 +191,42 @@ def test_outpainting_keeps_the_given_tokens_and_generates_only_the_rest(pipes, d
         t, lft, gh, gw = generated_region(direction, 128, 64, 64)
         assert mask[t : t + gh, lft : lft + gw].all()
     np.testing.assert_array_equal(out[None], decode_grid(pipe, pipe.last_tokens))
+
+
+@pytest.mark.parametrize("direction", ["right", "left", "down", "up", "all"])
+def test_outpainting_returns_the_users_pixels_in_the_given_region(pipes, direction):
+    """By default the given region is the input itself, faded into the decode only within
+    BLEND_PX of a generated side; the generated part is the raw decode, untouched."""
+    pipe = pipes["plain"]
+    source = image(128, 128, seed=2)
+    kwargs = dict(direction=direction, amount_px=64, seed=0, progress=False)
+    [raw] = pipe.outpaint([source], keep_input=False, **kwargs)
+    [out] = pipe.outpaint([source], **kwargs)
+    top, left, h, w = pipe.last_given_region
+    given = out[top : top + h, left : left + w].astype(int)
+    band = BLEND_PX
+    inner = {
+        "right": (slice(None), slice(None, w - band)),
+        "left": (slice(None), slice(band, None)),
+        "down": (slice(None, h - band), slice(None)),
+        "up": (slice(band, None), slice(None)),
+        "all": (slice(band, h - band), slice(band, w - band)),
+    }[direction]
+    np.testing.assert_array_equal(given[inner], source[inner])
+    decoded = raw[top : top + h, left : left + w].astype(int)
+    low, high = np.minimum(source, decoded), np.maximum(source, decoded)
+    assert ((given >= low) & (given <= high)).all()  # the band lies between the two
+    mask = pipe.last_generated_mask
+    np.testing.assert_array_equal(out[mask], raw[mask])
+    assert np.abs(given - source).mean() < np.abs(decoded - source).mean()
+
+
+def test_paste_input_fades_linearly_across_the_band():
+    canvas = np.zeros((64, 96, 3), dtype=np.uint8)  # decode: black; input: white, 64 px wide
+    out = paste_input(canvas, np.full((64, 64, 3), 255, np.uint8), "right", 32, blend_px=16)
+    row = out[0, :, 0].astype(int)
+    assert (row[:48] == 255).all() and (row[64:] == 0).all()
+    assert (np.diff(row[48:64]) < 0).all() and row[63] == round(255 * 0.5 / 16)
 
 
 def test_outpainting_with_text_and_a_batch(pipes):

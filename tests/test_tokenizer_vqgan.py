@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from nuwa.tokenizer import build_vqgan, load_preset
+from nuwa.tokenizer import VQGAN, build_vqgan, load_preset
 from nuwa.tokenizer.tiling import to_uint8
 
 
@@ -69,6 +72,58 @@ def test_patch_decode_reads_only_the_patch_and_its_margin(vqgan):
     assert torch.equal(vqgan.decode_patch(tokens, 0, 0), vqgan.decode_patch(changed, 0, 0))
     changed[:, 8 + margin - 1] = (changed[:, 8 + margin - 1] + 1) % vqgan.config.codebook_size
     assert not torch.equal(vqgan.decode_patch(tokens, 0, 1), vqgan.decode_patch(changed, 0, 1))
+
+
+def test_streamed_decode_equals_whole_decode_with_a_halo_of_the_decoders_reach(vqgan):
+    """The local decoder has no spatial statistics: with a halo as wide as its receptive field,
+    decoding tile by tile is the one-pass decode of the whole canvas."""
+    tokens = vqgan.encode(image(128, 384, seed=6))  # 2 x 6 tiles
+    whole = to_uint8(vqgan.decode_codes(tokens[None]))[0]
+    vqgan.config.decode_margin = math.ceil(vqgan.decoder.reach_px() / 16)
+    try:
+        streamed = vqgan.decode(tokens)
+    finally:
+        vqgan.config.decode_margin = load_preset("tiny").model.decode_margin
+    assert torch.equal(streamed, whole)
+
+
+def test_same_tokens_decode_the_same_inside_any_canvas(vqgan):
+    """What the outpainting bug was: taming's decoder (GroupNorm and attention over the whole
+    window) decodes tokens differently once other tokens surround them; the local one does not,
+    beyond its reach."""
+    tokens = vqgan.encode(image(64, 640, seed=7))  # 4 x 40 tokens
+    other = tokens.clone()
+    other[:, 20:] = (other[:, 20:] + 7) % vqgan.config.codebook_size  # new neighbours
+    safe = (20 - math.ceil(vqgan.decoder.reach_px() / 16)) * 16  # px the change cannot reach
+    alone = to_uint8(vqgan.decode_codes(tokens[None, :, :20]))[..., :safe, :]
+    inside = to_uint8(vqgan.decode_codes(other[None]))[..., :safe, :]
+    assert (alone.int() - inside.int()).abs().max() <= 1  # float rounding of other conv sizes
+    torch.manual_seed(0)
+    taming = VQGAN(replace(load_preset("tiny").model, local_decoder=False)).eval()
+    alone = to_uint8(taming.decode_codes(tokens[None, :, :20]))[..., :safe, :]
+    inside = to_uint8(taming.decode_codes(other[None]))[..., :safe, :]
+    assert (alone.int() - inside.int()).abs().max() > 8
+
+
+def test_the_halo_keeps_decoding_memory_flat_in_the_number_of_patches(vqgan, monkeypatch):
+    """Counted, not timed: the largest window the decoder ever runs on is the same for a canvas
+    of 8 and of 64 patches (one tile plus its halo)."""
+    windows: list[tuple[int, ...]] = []
+    decode_window = vqgan._decode_window
+
+    def counting(tokens, guide):
+        windows.append(tuple(tokens.shape))
+        return decode_window(tokens, guide)
+
+    monkeypatch.setattr(vqgan, "_decode_window", counting)
+    largest = {}
+    for patches in (8, 64):
+        windows.clear()
+        vqgan.decode(torch.zeros(4, 4 * patches, dtype=torch.long))
+        largest[patches] = max(h * w for _, h, w in windows)
+        assert len(windows) == patches
+    margin = vqgan.config.decode_margin
+    assert largest[8] == largest[64] == 4 * (4 + 2 * margin)
 
 
 def test_zero_margin_decodes_each_patch_from_its_own_tokens(vqgan):

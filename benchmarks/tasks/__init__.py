@@ -21,6 +21,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from nuwa.sampling import PAPER_TOP_K_FRACTION
+
 TASK_DIR = Path(__file__).resolve().parent
 KINDS = ("outpaint", "t2i", "animate", "t2v")
 DIRECTIONS = ("up", "down", "left", "right")
@@ -42,10 +44,14 @@ class Geometry:
 
 @dataclass
 class Sampler:
-    """Sampler options passed to every pipeline call (None: no filtering of that kind)."""
+    """Sampler options passed to every pipeline call (None: no filtering of that kind).
+
+    ``top_k_fraction`` keeps that fraction of the model's codebook when ``top_k`` is None (the
+    paper's 768/16384 keeps 48 of the bundled model's 1024 codes)."""
 
     temperature: float = 1.0
     top_k: int | None = None
+    top_k_fraction: float | None = PAPER_TOP_K_FRACTION
     top_p: float | None = None
     cfg_scale: float = 1.0
 
@@ -74,6 +80,7 @@ class TaskSpec:
     x4_metrics: list[str] = field(default_factory=list)
     procedural_metrics: list[str] = field(default_factory=list)  # on the procedural set only
     direction: str | None = None
+    keep_input: bool = True  # outpainting: input pixels in the given region, not their decode
     text: bool = False
     seed: int = 0
     sampler: Sampler = field(default_factory=Sampler)

@@ -73,12 +73,17 @@ class SelfAttention(nn.Module):
         self.pos_emb = cfg.pos_emb
         width = {"pre": cfg.d_model, "post": cfg.n_head}.get(cfg.pos_emb)
         self.pos_table = nn.Parameter(torch.empty(table_size, width)) if width else None
+        self.q_norm = nn.RMSNorm(self.head_dim) if cfg.qk_norm else None
+        self.k_norm = nn.RMSNorm(self.head_dim) if cfg.qk_norm else None
 
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x [B, L, d]`` -> ``q, k, v`` each ``[B, H, L, D]`` (no positional term yet)."""
         b, l, _ = x.shape
         qkv = self.qkv(x).view(b, l, 3, self.n_head, self.head_dim)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return q, k, v
 
     def key_pos(self, offsets: torch.Tensor) -> torch.Tensor:
         """ "pre" ADC.Emb of patches at ``offsets [N]`` as per-head key vectors ``[H, N, D]``."""

@@ -7,18 +7,20 @@ Loading into an explicit config checks that the two agree and names every differ
 from __future__ import annotations
 
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import torch
 
-from nuwa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nuwa.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from nuwa.model.config import NuwaConfig
 from nuwa.model.transformer import Nuwa
 
 KIND = "nuwa-model"
 RUNTIME_FIELDS = ("dropout", "text_weights", "text_weights_sha256")
 """Config fields that may differ between a checkpoint and the config it is loaded into."""
+BEFORE_QK_NORM = {"qk_norm": False}
+"""What a checkpoint written before ``NuwaConfig.qk_norm`` existed was trained with."""
 
 
 class CheckpointMismatchError(CheckpointError):
@@ -50,7 +52,7 @@ def load_model(
     """
     tensors, meta = load_checkpoint(path, expected_kind=KIND)
     try:
-        stored = NuwaConfig(**meta["config"])
+        stored = NuwaConfig(**{**BEFORE_QK_NORM, **meta["config"]})
     except (TypeError, ValueError) as err:
         raise CheckpointMismatchError(
             f"checkpoint {path} holds an unknown model config ({err})"
@@ -86,3 +88,23 @@ def load_model(
         )
     model.load_state_dict(tensors, strict=not frozen_text)
     return model.to(device)
+
+
+def init_from(path: str | os.PathLike, cfg: NuwaConfig) -> Nuwa:
+    """A :class:`Nuwa` of ``cfg`` starting from the weights in ``path`` (training's ``init=``).
+
+    ``cfg`` must match the checkpoint, except that it may turn on ``qk_norm`` for a checkpoint
+    trained without it: the new query/key gains start at one, every other weight is loaded.
+    Raises :class:`CheckpointMismatchError` otherwise.
+    """
+    stored = {**BEFORE_QK_NORM, **read_metadata(path).get("config", {})}
+    adds_qk_norm = cfg.qk_norm and not stored["qk_norm"]
+    start = load_model(path, replace(cfg, qk_norm=False) if adds_qk_norm else cfg)
+    if not adds_qk_norm:
+        return start
+    model = Nuwa(cfg)
+    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+    added = [k for k in missing if not k.endswith(("q_norm.weight", "k_norm.weight"))]
+    if added or unexpected:  # pragma: no cover - load_model checked both configs already
+        raise CheckpointMismatchError(f"{path}: cannot add QK-norm ({added + unexpected})")
+    return model

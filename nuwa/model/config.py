@@ -36,6 +36,11 @@ class NuwaConfig:
         dropout: residual dropout (paper silent; HORIZON uses 0.1). 0 keeps tests deterministic.
         ff_mult: GEGLU inner width multiple. GEGLU x4 is what makes the paper's 809M / 202M add up
             (spec §2.4); a plain 2-matrix FFN would give ~650M.
+        qk_norm: RMS-normalise each head's queries and keys (learned gain) before the dot
+            product, so attention logits stay bounded. The paper is silent; without it the
+            bundled CPU model's layer-0 key projection grew to spectral norm 145 (queries 3.2)
+            and its logits to ~27,000, which made float32 sampling depend on the thread count.
+            The "pre" ADC.Emb is added to the normalised keys.
 
     Choices the paper leaves open and we fixed (no option, to keep the model small to read): pre-LN,
     no bias in linear layers, no LayerScale, the output head tied to the token embedding (one
@@ -57,6 +62,7 @@ class NuwaConfig:
     text_weights_sha256: str | None = None
     dropout: float = 0.0
     ff_mult: int = 4
+    qk_norm: bool = True
 
     def __post_init__(self) -> None:
         self.extent = tuple(int(e) for e in self.extent)

@@ -18,6 +18,8 @@ from nuwa.tokenizer.vqgan import VQGAN, VQGANConfig
 
 KINDS = ("vqgan", "pg_vqgan")
 CODE_PARTS = ("encoder.", "quantizer.")  # the tensors that decide which tokens an image gets
+BEFORE_LOCAL_DECODER = {"local_decoder": False}
+"""What a file written before ``VQGANConfig.local_decoder`` existed was built with."""
 
 
 def save_tokenizer(
@@ -45,7 +47,7 @@ def load_tokenizer(
             f"{path} is tokenizer preset {meta.get('preset')!r}, expected {preset!r}"
         )
     try:
-        config = VQGANConfig(**meta["model"])
+        config = VQGANConfig(**{**BEFORE_LOCAL_DECODER, **meta["model"]})
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} has no valid tokenizer config ({err})") from err
     model = VQGAN(config)

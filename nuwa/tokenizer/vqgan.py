@@ -37,7 +37,8 @@ class VQGANConfig:
     ema_decay: float = 0.99
     beta: float = 0.25  # commitment weight on ||z - sg(e)||^2
     dead_code_threshold: float = 0.1  # restart codes whose EMA uses/step fall below this
-    decode_margin: int = 2  # tokens of neighbour context around each decoded patch
+    decode_margin: int = 2  # tokens of neighbour context (halo) around each decoded patch
+    local_decoder: bool = True  # PixelNorm, no attention: decoding ignores the canvas around
 
     def __post_init__(self) -> None:
         if 2 ** (len(self.ch_mult) - 1) != DOWNSAMPLE:
@@ -64,7 +65,7 @@ class VQGAN(nn.Module):
             z_channels=config.z_channels,
         )
         self.encoder = Encoder(in_channels=config.in_channels, **arch)
-        self.decoder = Decoder(out_channels=config.in_channels, **arch)
+        self.decoder = Decoder(out_channels=config.in_channels, local=config.local_decoder, **arch)
         self.quantizer = VectorQuantizer(
             dim=config.z_channels,
             codebook_size=config.codebook_size,

@@ -38,6 +38,7 @@ from nuwa.checkpoint import CheckpointError, read_metadata
 from nuwa.data import DATASET_NAME, render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.data.shards import TokenShards
+from nuwa.data.video import render_pan_video
 from nuwa.io import (
     atomic_open,
     atomic_write_bytes,
@@ -47,21 +48,24 @@ from nuwa.io import (
 )
 from nuwa.layout import PatchGrid
 from nuwa.model.checkpoint import load_model, save_model
+from nuwa.sampling import PAPER_TOP_K_FRACTION
 from nuwa.tokenizer import load_tokenizer
 from nuwa.train.heldout import heldout_loss
 
-# The grid's settings (recorded in metrics.json). top-k keeps the paper's fraction of the codebook,
-# 768 of 16384 codes (spec §6), which is 48 of our 1024: on 32 held-out scenes it lowered the
-# layout error (benchmarks.layout) for right/left/text-to-image by 3-4 against top-k 100.
-SAMPLER = {"top_k": 48, "temperature": 1.0, "seed": 0}
+# The grid's settings (recorded in metrics.json): the pipeline's defaults. top-k keeps the paper's
+# fraction of the codebook, 768 of 16384 codes (spec §6), which is 48 of our 1024: on 32 held-out
+# scenes it lowered the layout error (benchmarks.layout) for right/left/text-to-image by 3-4
+# against top-k 100.
+SAMPLER = {"top_k_fraction": PAPER_TOP_K_FRACTION, "temperature": 1.0, "seed": 0}
 
 
 def export_model(run: Path, out: Path, name: str) -> dict:
-    """float16 copy of ``run/model.safetensors`` with a readable name; returns its metadata."""
+    """float16 copy of ``run/model.safetensors`` at ``out`` with a readable name; returns its
+    metadata."""
     meta = read_metadata(run / "model.safetensors", expected_kind="nuwa-model")
     model = load_model(run / "model.safetensors").half()
     keep = {k: v for k, v in meta.items() if k not in ("kind", "config", "git_commit")}
-    save_model(model, out / "model.safetensors", {**keep, "name": name, "stored_as": "float16"})
+    save_model(model, out, {**keep, "name": name, "stored_as": "float16"})
     return meta
 
 
@@ -117,10 +121,10 @@ def training_summary(runs: list[Path]) -> dict:
     }
 
 
-def heldout_fp16_vs_fp32(run: Path, bundled: Path, val_shards: Path) -> dict:
-    """Held-out loss of the float32 export and of the float16-stored bundle, same canvases."""
-    fp32, fp16 = load_model(run / "model.safetensors"), load_model(bundled / "model.safetensors")
-    recipe = read_metadata(run / "model.safetensors")["recipe"]
+def heldout_fp16_vs_fp32(exported: Path, stored: Path, val_shards: Path) -> dict:
+    """Held-out loss of the float32 export and of its float16-stored copy, same canvases."""
+    fp32, fp16 = load_model(exported), load_model(stored)
+    recipe = read_metadata(exported)["recipe"]
     grid = PatchGrid(*recipe["canvas"], recipe["frames"])
     plans = {o: make_plan(grid, fp32.extent, o) for o in recipe["orders"]}
     val = TokenShards(val_shards)
@@ -135,8 +139,8 @@ def sample_grid(bundled: Path, out: Path, count: int = 4, size: int = 512) -> di
 
     Rows: the tokenizer's reconstruction of each scene (the reference); outpainting right, left,
     down and up, each from the scene's opposite half (a white line marks it), as in the paper's
-    LHQC table; all around from its central half; text-to-image from the caption. Returns the
-    seeds, captions and sampler used.
+    LHQC table; all around from its central half; text-to-image from the caption; with a video
+    model in the bundle, :func:`video_strips`. Returns the seeds, captions and sampler used.
     """
     from nuwa.pipeline import Pipeline
 
@@ -166,8 +170,26 @@ def sample_grid(bundled: Path, out: Path, count: int = 4, size: int = 512) -> di
         top, left, h, w = pipe.last_given_region
         rows.append([_outline(o, top, left, h, w) for o in outs])
     rows.append(pipe.text_to_image(captions, width=size, height=size, progress=False, **SAMPLER))
+    report = {"seeds": list(seeds), "captions": captions, "sampler": SAMPLER, "scene_px": size}
+    if (bundled / "video_model.safetensors").is_file():
+        video_rows, report["video"] = video_strips(
+            Pipeline.from_bundled(directory=bundled, video=True)
+        )
+        rows += video_rows
     atomic_write_bytes(out, _tile([[_half_size(i) for i in row] for row in rows]))
-    return {"seeds": list(seeds), "captions": captions, "sampler": SAMPLER, "scene_px": size}
+    return report
+
+
+def video_strips(pipe, count: int = 2, frames: int = 8, size: int = 256) -> tuple[list, dict]:
+    """Rows of frames: animations of ``count`` held-out pans' first frames, then text-to-video
+    for their captions (``size`` px frames)."""
+    seeds = range(PROCEDURAL_SEED_BASE["test"], PROCEDURAL_SEED_BASE["test"] + count)
+    pans = [render_pan_video(s, size, size, frames) for s in seeds]
+    animated = pipe.animate([p.frames[0] for p in pans], frames, progress=False, **SAMPLER)
+    captions = [p.caption for p in pans]
+    clips = pipe.text_to_video(captions, frames, size, size, progress=False, **SAMPLER)
+    rows = [list(video) for video in [*animated, *clips]]
+    return rows, {"seeds": list(seeds), "captions": captions, "frames": frames, "frame_px": size}
 
 
 def _half_size(image: np.ndarray) -> np.ndarray:
@@ -218,11 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--val-shards", type=Path, default=None)
     parser.add_argument("--name", default=f"nuwa-small-{DATASET_NAME}")
+    parser.add_argument(
+        "--video-run", type=Path, default=None, help="a finished video-model run (extent f > 0)"
+    )
+    parser.add_argument("--video-val-shards", type=Path, default=None)
     args = parser.parse_args(argv)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        meta = export_model(args.run, args.out, args.name)
+        meta = export_model(args.run, args.out / "model.safetensors", args.name)
         check_tokenizer(args.tokenizer, meta["data"], args.run)
+        if args.video_run:
+            video_out = args.out / "video_model.safetensors"
+            video_meta = export_model(args.video_run, video_out, f"{args.name}-video")
+            check_tokenizer(args.tokenizer, video_meta["data"], args.video_run)
         with (
             atomic_open(args.out / "tokenizer.safetensors", "wb") as f,
             open(args.tokenizer, "rb") as src,
@@ -238,7 +268,18 @@ def main(argv: list[str] | None = None) -> int:
             "samples_png": sample_grid(args.out, args.out / "samples.png"),
         }
         if args.val_shards:
-            metrics["heldout"] = heldout_fp16_vs_fp32(args.run, args.out, args.val_shards)
+            metrics["heldout"] = heldout_fp16_vs_fp32(
+                args.run / "model.safetensors", args.out / "model.safetensors", args.val_shards
+            )
+        if args.video_run:
+            metrics["video"] = {
+                "training": training_summary([args.video_run]),
+                "run_eval": json.loads((args.video_run / "eval.json").read_text(encoding="utf-8")),
+            }
+            if args.video_val_shards:
+                metrics["video"]["heldout"] = heldout_fp16_vs_fp32(
+                    args.video_run / "model.safetensors", video_out, args.video_val_shards
+                )
         atomic_write_json(args.out / "metrics.json", metrics)
         write_sums(args.out)
     except (CheckpointError, ValueError, FileNotFoundError, KeyError) as err:

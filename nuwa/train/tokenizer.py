@@ -5,6 +5,10 @@
 
 The second form fine-tunes only the decoder of a trained VQGAN: its encoder and codebook are
 frozen, so every image keeps its tokens and a transformer trained on them needs no retraining.
+It trains on what sampling decodes: tokens made tile by tile over whole images (so crops cross
+tile borders, where each tile's encoder saw an edge), cut at token-aligned offsets. It may change
+the decoder's architecture (e.g. to the local decoder): tensors whose names and shapes match
+start from ``init``, the others fresh.
 
 Writes to ``run_dir``: ``last.safetensors`` (full training state, resumed automatically),
 ``tokenizer.safetensors`` (the model alone, for ``nuwa.tokenizer.load_tokenizer``),
@@ -40,6 +44,7 @@ from nuwa.tokenizer.losses import (
     generator_loss,
     load_perceptual,
 )
+from nuwa.tokenizer.tiling import PX
 from nuwa.train.config import DataConfig
 from nuwa.train.distributed import Dist, setup_distributed
 from nuwa.train.images import image_pool, random_crops, save_grid
@@ -158,13 +163,49 @@ def initial_model(cfg: DictConfig, preset: TokenizerPreset) -> VQGAN:
         raise ValueError("tokenizer.optim.train=decoder fine-tunes a trained VQGAN: add init=PATH")
     model = VQGAN(preset.model)
     if cfg.get("init"):  # a resumed run overwrites these with its checkpoint
-        model.load_state_dict(
-            load_tokenizer(cfg.init, preset=preset.name, kind="vqgan").state_dict()
-        )
+        start = load_tokenizer(cfg.init, preset=preset.name, kind="vqgan").state_dict()
+        if mode == "decoder":
+            ours = model.state_dict()
+            start = {
+                k: v
+                for k, v in start.items()
+                if not k.startswith("decoder.") or (k in ours and ours[k].shape == v.shape)
+            }
+            fresh = [k for k in ours if k not in start]
+            if any(not k.startswith("decoder.") for k in fresh):
+                raise ValueError(f"{cfg.init}: the encoder or codebook differs from the preset")
+            if fresh:
+                tqdm.write(f"decoder: {len(fresh)} tensors start fresh (new architecture)")
+        model.load_state_dict(start, strict=mode != "decoder")
     if mode == "decoder":
         model.encoder.requires_grad_(False)
         model.quantizer.requires_grad_(False)
     return model
+
+
+@torch.no_grad()
+def tile_tokens(model: VQGAN, pool: np.ndarray) -> torch.Tensor:
+    """int64 [N, H/16, W/16]: the pool's tokens, encoded tile by tile as for sampling."""
+    batches = range(0, len(pool), 8)
+    return torch.cat([model.encode(pool[i : i + 8]) for i in tqdm(batches, desc="encode")])
+
+
+def token_crops(
+    pool: np.ndarray, tokens: torch.Tensor, batch: int, crop: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token-aligned crops: pixels float [B, 3, crop, crop] in [-1, 1] and their codes
+    int64 [B, crop/16, crop/16] (cut from ``tokens``, the whole images' tiled tokens)."""
+    n, h, w = tokens.shape
+    side = crop // PX
+    pixels, codes = [], []
+    for _ in range(batch):
+        i = int(torch.randint(n, (1,), generator=generator))
+        y = int(torch.randint(h - side + 1, (1,), generator=generator))
+        x = int(torch.randint(w - side + 1, (1,), generator=generator))
+        codes.append(tokens[i, y : y + side, x : x + side])
+        pixels.append(torch.from_numpy(pool[i, y * PX : (y + side) * PX, x * PX : (x + side) * PX]))
+    x = torch.stack(pixels).movedim(-1, -3).float().div(127.5).sub(1.0)
+    return x, torch.stack(codes)
 
 
 def set_train_mode(model: VQGAN, mode: str) -> None:
@@ -200,7 +241,12 @@ def train(cfg: DictConfig) -> None:
         perceptual, perceptual_note = load_perceptual()
 
     train_pool, val_pool = image_pool(data, "train"), image_pool(data, "val")
+    decoder_only = optim.train == "decoder"
+    train_tokens = tile_tokens(model, train_pool) if decoder_only else None
+    if decoder_only and optim.crop % PX:
+        raise ValueError(f"tokenizer.optim.crop={optim.crop} must be a multiple of {PX}")
     g_model, g_disc = (DDP(model), DDP(disc)) if dist.world_size > 1 else (model, disc)
+    g_decoder = DDP(model.decoder) if decoder_only and dist.world_size > 1 else model.decoder
     metadata = {"kind": KIND, "preset": preset.name, "model": model_config, "config": resolved}
     metadata["perceptual"] = perceptual_note
     if dist.is_main and start == 0:
@@ -211,15 +257,24 @@ def train(cfg: DictConfig) -> None:
         set_train_mode(model, optim.train)
         disc.train()
         gen = step_generator(cfg.seed, dist.rank, step)
-        x = random_crops(train_pool, optim.batch_size, optim.crop, gen).to(dist.device)
-        recon, q = g_model(x)
+        if decoder_only:
+            x, codes = token_crops(train_pool, train_tokens, optim.batch_size, optim.crop, gen)
+            x, codes = x.to(dist.device), codes.to(dist.device)
+            recon = g_decoder(model.quantizer.lookup(codes))
+            commit = recon.new_zeros(())
+            logs = {"usage": 0.0, "perplexity": 0.0}
+        else:
+            x = random_crops(train_pool, optim.batch_size, optim.crop, gen).to(dist.device)
+            recon, q = g_model(x)
+            commit = q.commit_loss
+            logs = {"usage": q.usage.item(), "perplexity": q.perplexity.item()}
         last_layer = model.decoder.conv_out.weight
-        g = generator_loss(loss_cfg, x, recon, q.commit_loss, g_disc, last_layer, step, perceptual)
+        g = generator_loss(loss_cfg, x, recon, commit, g_disc, last_layer, step, perceptual)
         opt_g.zero_grad(set_to_none=True)
         g.total.backward()
         torch.nn.utils.clip_grad_norm_(trainable, optim.grad_clip)
         opt_g.step()
-        logs = g.logs | {"usage": q.usage.item(), "perplexity": q.perplexity.item()}
+        logs |= g.logs
         if step >= loss_cfg.disc_start and loss_cfg.disc_weight > 0:
             d_loss, d_logs = discriminator_loss(g_disc, x, recon)
             opt_d.zero_grad(set_to_none=True)

@@ -43,7 +43,7 @@ from nuwa.data.shards import TokenShards
 from nuwa.io import atomic_write_json, sha256_file
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa
-from nuwa.model.checkpoint import load_model, save_model
+from nuwa.model.checkpoint import init_from, save_model
 from nuwa.sampling import sample
 from nuwa.tokenizer import load_tokenizer
 from nuwa.train.batches import Batch, ShardBatches, mix
@@ -94,8 +94,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = Nuwa(self.model_cfg).to(self.device)
         if cfg.get("init"):  # a resumed run overwrites these with its checkpoint
-            start = load_model(cfg.init, self.model_cfg)
-            self.model.load_state_dict(start.state_dict())
+            self.model.load_state_dict(init_from(cfg.init, self.model_cfg).state_dict())
         self.grid = PatchGrid(r.canvas[0], r.canvas[1], r.frames)
         self.plans = {o: make_plan(self.grid, self.model.extent, o) for o in r.orders}
         self.layout = Layout(self.model_cfg.patch_size)

@@ -1,0 +1,213 @@
+"""Output checks: does what a user gets back look like one image, keep their input, and move?
+
+    python -m benchmarks.output_checks [--checkpoint bundled] [--n 8] [--out outputs/output_checks]
+
+Plain pixel arithmetic on held-out procedural scenes (test split); no learned features, so no
+number here is comparable to a paper's. Each value is a mean over images with a bootstrap 95%
+interval (``evaluation.bootstrap``).
+
+* **Given region (outpainting).** MAE (0-255) between the input and the output's given region,
+  for each direction plus all around: by default (``keep_input``: the input's pixels, faded into
+  the decode over ``nuwa.outpainting.BLEND_PX``) and raw (the decode of the whole canvas), next
+  to the tokenizer's own reconstruction error of the input, which a raw decode cannot beat.
+* **Seams.** :func:`seam_ratio`: mean |gradient| across boundary lines (columns and rows at
+  multiples of the period) over the mean across all other lines. Real images give about 1; a
+  decoder that treats tiles apart gives a step at every tile edge. Periods: the tokenizer tile
+  (256 px) and the model patch (128 px). For real images, their reconstructions, and
+  text-to-image and unconditional samples at ``--width`` x ``--height``.
+* **Motion (video model).** Mean |frame t+1 - frame t| (0-255) of real held-out pans, of
+  animations from their first frames and of text-to-video clips for their captions. A slideshow
+  scores tens; a real pan about 1.
+
+Writes ``output_checks.json`` and ``output_checks.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.harness import USER_ERRORS, load_pipeline
+from evaluation.bootstrap import bootstrap_interval
+from nuwa.bundle import BundleMissingError
+from nuwa.data.landscapes import render_landscape
+from nuwa.data.loaders import PROCEDURAL_SEED_BASE
+from nuwa.data.video import render_pan_video
+from nuwa.io import atomic_write_json, atomic_write_text
+from nuwa.outpainting import given_region
+
+TEST_SEED = PROCEDURAL_SEED_BASE["test"] + 500  # clear of the sample grid's first seeds
+PERIODS = (256, 128)
+OUTPAINT = {"right": 0.5, "left": 0.5, "down": 0.5, "up": 0.5, "all": 0.25}  # amount / side
+
+
+def seam_ratio(images: np.ndarray, period: int) -> np.ndarray:
+    """Per image, boundary over inside gradient energy of uint8 ``[N, H, W, 3]`` -> ``[N]``.
+
+    A boundary line lies between pixel columns (rows) ``c - 1`` and ``c`` with ``c`` a positive
+    multiple of ``period``; every other adjacent pair is inside.
+    """
+    x = images.astype(np.float64).mean(axis=-1)
+    per_column = np.abs(np.diff(x, axis=2)).mean(axis=1)  # [N, W - 1]
+    per_row = np.abs(np.diff(x, axis=1)).mean(axis=2)  # [N, H - 1]
+    lines = np.concatenate([per_column, per_row], axis=1)
+    boundary = np.zeros(lines.shape[1], dtype=bool)
+    width = images.shape[2]
+    boundary[np.arange(period, width, period) - 1] = True
+    boundary[width - 1 + np.arange(period, images.shape[1], period) - 1] = True
+    if not boundary.any():
+        raise ValueError(f"images of {images.shape[1:3]} px have no {period}-px boundary")
+    return lines[:, boundary].mean(axis=1) / lines[:, ~boundary].mean(axis=1)
+
+
+def frame_mae(videos: np.ndarray) -> np.ndarray:
+    """Mean |frame t+1 - frame t| (0-255) per clip of uint8 ``[N, F, H, W, 3]`` -> ``[N]``."""
+    steps = np.abs(np.diff(videos.astype(np.float64), axis=1))
+    return steps.mean(axis=(1, 2, 3, 4))
+
+
+def region_mae(
+    outputs: np.ndarray, inputs: np.ndarray, box: tuple[int, int, int, int]
+) -> np.ndarray:
+    """Per image MAE (0-255) between ``inputs [N, h, w, 3]`` and ``box`` of ``outputs``."""
+    top, left, h, w = box
+    given = outputs[:, top : top + h, left : left + w].astype(np.float64)
+    return np.abs(given - inputs.astype(np.float64)).mean(axis=(1, 2, 3))
+
+
+def summarise(values: np.ndarray, seed: int = 0) -> dict:
+    """Mean of per-image ``values [N]`` with its bootstrap 95% interval."""
+    mean = float(values.mean())
+    interval = bootstrap_interval(
+        lambda idx: float(values[idx["items"]].mean()), {"items": len(values)}, seed=seed
+    )
+    return {"mean": mean, "low": interval.low, "high": interval.high, "n": len(values)}
+
+
+def given_region_checks(pipe, n: int, size: int) -> dict:
+    """Outpainting MAE of the given region: default, raw, and the tokenizer's own error."""
+    scenes = [render_landscape(TEST_SEED + i, size, size) for i in range(n)]
+    real = np.stack([s.image for s in scenes])
+    captions = [s.caption for s in scenes] if pipe.text_conditioned else None
+    results = {}
+    for direction, fraction in OUTPAINT.items():
+        amount = int(size * fraction)
+        inputs = _input_crop(real, direction, amount)
+        box = given_region(direction, *inputs.shape[1:3], amount)
+        recon = pipe.tokenizer.decode(pipe.tokenizer.encode(inputs)).numpy()
+        row = {"tokenizer_reconstruction": summarise(region_mae(recon, inputs, (0, 0, *box[2:])))}
+        for mode, keep in (("default", True), ("raw", False)):
+            out = pipe.outpaint(list(inputs), direction=direction, amount_px=amount, texts=captions,
+                                keep_input=keep, progress=False, seed=1)  # fmt: skip
+            row[mode] = summarise(region_mae(np.stack(out), inputs, box))
+        results[direction] = row
+    return results
+
+
+def _input_crop(real: np.ndarray, direction: str, amount: int) -> np.ndarray:
+    """The given part of each full scene ``[N, S, S, 3]`` for an outpainting of ``amount``."""
+    return {
+        "right": lambda: real[:, :, : real.shape[2] - amount],
+        "left": lambda: real[:, :, amount:],
+        "down": lambda: real[:, : real.shape[1] - amount],
+        "up": lambda: real[:, amount:],
+        "all": lambda: real[:, amount:-amount, amount:-amount],
+    }[direction]().copy()
+
+
+def seam_checks(pipe, n: int, width: int, height: int) -> dict:
+    """Seam ratios of real images, reconstructions, text-to-image and unconditional samples."""
+    scenes = [render_landscape(TEST_SEED + 100 + i, width, height) for i in range(n)]
+    sets = {"real": np.stack([s.image for s in scenes])}
+    sets["reconstruction"] = pipe.tokenizer.decode(pipe.tokenizer.encode(sets["real"])).numpy()
+    captions = [s.caption for s in scenes]
+    if pipe.text_conditioned:
+        sets["text_to_image"] = np.stack(
+            pipe.text_to_image(captions, width, height, progress=False, seed=2)
+        )
+    sets["unconditional"] = np.stack(pipe.unconditional(n, width, height, progress=False, seed=3))
+    return {
+        f"{name}@{period}px": summarise(seam_ratio(images, period))
+        for name, images in sets.items()
+        for period in PERIODS
+        if period < max(width, height)
+    }
+
+
+def motion_checks(pipe, n: int, size: int, frames: int) -> dict:
+    """Consecutive-frame MAE of real pans, animations of their first frames, and T2V clips."""
+    videos = [render_pan_video(TEST_SEED + 200 + i, size, size, frames) for i in range(n)]
+    real = np.stack([v.frames for v in videos])
+    results = {"real": summarise(frame_mae(real))}
+    animated = pipe.animate(list(real[:, 0]), frames, progress=False, seed=4)
+    results["animation"] = summarise(frame_mae(np.stack(animated)))
+    if pipe.text_conditioned:
+        clips = pipe.text_to_video([v.caption for v in videos], frames, size, size,
+                                   progress=False, seed=5)  # fmt: skip
+        results["text_to_video"] = summarise(frame_mae(np.stack(clips)))
+    return results
+
+
+def markdown(report: dict) -> str:
+    def cell(v: dict) -> str:
+        return f"{v['mean']:.2f} [{v['low']:.2f}, {v['high']:.2f}]"
+
+    lines = ["## Given region MAE (0-255): default / raw / tokenizer reconstruction", ""]
+    lines += ["| direction | default | raw | tokenizer |", "|---|---:|---:|---:|"]
+    for direction, row in report["given_region"].items():
+        lines.append(f"| {direction} | {cell(row['default'])} | {cell(row['raw'])} | "
+                     f"{cell(row['tokenizer_reconstruction'])} |")  # fmt: skip
+    lines += ["", "## Seam ratio (boundary / inside gradient energy)", ""]
+    lines += ["| images | ratio |", "|---|---:|"]
+    lines += [f"| {name} | {cell(v)} |" for name, v in report["seams"].items()]
+    if "motion" in report:
+        lines += ["", "## Consecutive-frame MAE (0-255)", "", "| clips | MAE |", "|---|---:|"]
+        lines += [f"| {name} | {cell(v)} |" for name, v in report["motion"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.output_checks", description=__doc__)
+    parser.add_argument("--checkpoint", default="bundled")
+    parser.add_argument("--tokenizer", default=None)
+    parser.add_argument("--n", type=int, default=8, help="images (and clips) per check, >= 8")
+    parser.add_argument("--size", type=int, default=512, help="outpainting scene side, px")
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=Path("outputs/output_checks"))
+    args = parser.parse_args(argv)
+    if args.n < 8:
+        parser.error("--n must be at least 8 (the bootstrap interval needs 8 items)")
+    start = time.perf_counter()
+    try:
+        pipe = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
+        report = {"checkpoint": args.checkpoint, "model_id": pipe.model_id, "n": args.n}
+        report["given_region"] = given_region_checks(pipe, args.n, args.size)
+        report["seams"] = seam_checks(pipe, args.n, args.width, args.height)
+        try:
+            video = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu", video=True)
+        except BundleMissingError as err:
+            report["motion_skipped"] = str(err)
+        else:
+            if video.model.extent.f == 0:
+                report["motion_skipped"] = f"{video.model_id} is an image model"
+        if "motion_skipped" not in report:
+            report["video_model_id"] = video.model_id
+            report["motion"] = motion_checks(video, args.n, 256, args.frames)
+    except USER_ERRORS as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    report["seconds"] = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "output_checks.json", report)
+    atomic_write_text(args.out / "output_checks.md", markdown(report))
+    print(markdown(report), end="")
+    print(f"wrote {args.out} in {report['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The pixel-arithmetic output checks: seam ratio, given-region MAE, consecutive-frame MAE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.output_checks import frame_mae, region_mae, seam_ratio
+
+
+def ramp(h: int, w: int) -> np.ndarray:
+    """A smooth horizontal ramp with some texture: no line is special."""
+    rng = np.random.default_rng(0)
+    base = np.linspace(0, 200, w)[None, :, None] + rng.normal(0, 4, (h, w, 3))
+    return np.clip(base, 0, 255).astype(np.uint8)[None]
+
+
+def test_seam_ratio_is_one_on_a_seamless_image_and_rises_with_steps_at_the_period():
+    image = ramp(256, 1024)
+    assert seam_ratio(image, 256)[0] == pytest.approx(1.0, abs=0.15)
+    stepped = image.astype(int)
+    for start in range(256, 1024, 512):
+        stepped[:, :, start : start + 256] += 25  # a step up at 256 and down at 512, ...
+    stepped = np.clip(stepped, 0, 255).astype(np.uint8)
+    assert seam_ratio(stepped, 256)[0] > 3.0
+    assert seam_ratio(stepped, 256)[0] > seam_ratio(stepped, 128)[0] > 1.0  # half its lines
+
+
+def test_seam_ratio_counts_row_boundaries_too_and_refuses_images_without_one():
+    image = ramp(512, 256)
+    stepped = image.astype(int)
+    stepped[:, 256:] += 40
+    assert seam_ratio(np.clip(stepped, 0, 255).astype(np.uint8), 256)[0] > 3.0
+    with pytest.raises(ValueError, match="no 256-px boundary"):
+        seam_ratio(ramp(128, 128), 256)
+
+
+def test_region_mae_and_frame_mae_are_plain_pixel_means():
+    outputs = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    outputs[:, 2:6, 2:6] = 10
+    inputs = np.full((2, 4, 4, 3), 10, dtype=np.uint8)
+    np.testing.assert_array_equal(region_mae(outputs, inputs, (2, 2, 4, 4)), [0.0, 0.0])
+    np.testing.assert_array_equal(region_mae(outputs, inputs, (0, 0, 4, 4)), [7.5, 7.5])
+    video = np.zeros((1, 3, 4, 4, 3), dtype=np.uint8)
+    video[0, 1] = 6
+    np.testing.assert_array_equal(frame_mae(video), [6.0])
