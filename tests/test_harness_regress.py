@@ -45,7 +45,7 @@ def test_regress_passes_its_baseline_and_fails_a_degraded_model(table, tmp_path)
     status, report = _regress(FakePipeline(), table, tmp_path, accept=True)
     assert status == 0 and "accepted as the baseline" in report
     accepted = [row for row in load_table(table) if row.source == "ours"]
-    assert [row.setting for row in accepted] == ["without text; regress n=8 float64"]
+    assert [row.setting for row in accepted] == ["without text; regress n=8 float32"]
     assert [row.sample_grid for row in accepted] == [""]  # its folder is a throwaway one
     assert accepted[0].has_interval and accepted[0].ci_level == 0.95
 
@@ -103,12 +103,12 @@ class DtypeRecordingPipeline(FakePipeline):
         return super().outpaint(*args, **kwargs)
 
 
-def test_regress_samples_in_float64_and_says_so_in_its_setting(table, tmp_path):
+def test_regress_samples_in_float32_and_says_so_in_its_setting(table, tmp_path):
     pipeline = DtypeRecordingPipeline()
     _regress(pipeline, table, tmp_path, accept=True)
-    assert pipeline.dtypes and set(pipeline.dtypes) == {torch.float64}
+    assert pipeline.dtypes and set(pipeline.dtypes) == {torch.float32}
     [row] = [row for row in load_table(table) if row.source == "ours"]
-    assert row.setting == "without text; regress n=8 float64"
+    assert row.setting == "without text; regress n=8 float32"
 
 
 def test_every_regression_run_is_large_enough_for_intervals():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -10,7 +11,8 @@ from PIL import Image
 from test_model_exactness import one_thread  # noqa: F401 (autouse: 1 thread on a shared CPU)
 from test_train_transformer import config, shards  # noqa: F401 (session fixture)
 
-from nuwa.bundle import bundle_files, read_sha256sums
+from nuwa.bundle import BundleMissingError, bundle_files, read_sha256sums
+from nuwa.data.shards import run_tokenize
 from nuwa.model.checkpoint import load_model
 from nuwa.pipeline import Pipeline
 from nuwa.tokenizer import load_tokenizer, save_tokenizer
@@ -75,3 +77,44 @@ def test_export_accepts_a_decoder_fine_tune_and_refuses_another_tokenizer(run, s
     with pytest.raises(SystemExit, match="is not the tokenizer of"):
         export.main(["--run", str(run), "--out", str(tmp_path / "no"), "--tokenizer",
                      str(tmp_path / "other.safetensors")])  # fmt: skip
+
+
+def test_export_adds_a_video_model_that_the_video_tasks_load(run, shards, tmp_path):  # noqa: F811
+    torch.manual_seed(0)
+    tokenizer = shards / "tok.safetensors"
+    for split in ("train", "val"):
+        run_tokenize(argparse.Namespace(
+            tokenizer=tokenizer, source="pan_videos:2", out=tmp_path / f"videos_{split}",
+            size=128, split=split, frames=3, limit=None, shard_items=8, batch_size=8,
+        ))  # fmt: skip
+    video_run = tmp_path / "video_run"
+    cfg = config(shards, video_run, f"shards={tmp_path / 'videos_train'}", "model.frames=2",
+                 "model.batches=2")  # fmt: skip
+    cfg.model.arch = {"extent": [1, 1, 1], "text": "clip-tiny"}
+    Trainer(cfg).run()
+    out = tmp_path / "bundle"
+    argv = ["--run", str(run), "--tokenizer", str(tokenizer), "--out", str(out)]
+    with pytest.raises(SystemExit, match="is an image model"):
+        export.main([*argv, "--video-run", str(run)])
+    argv += ["--video-run", str(video_run), "--video-val-shards", str(tmp_path / "videos_val")]
+    assert export.main(argv) == 0
+    assert "video_model.safetensors" in read_sha256sums(out / "SHA256SUMS")
+    video = Pipeline.from_bundled(directory=out, video=True)
+    image = Pipeline.from_bundled(directory=out)
+    assert video.model.extent.f == 1 and image.model.extent.f == 0
+    assert video.model_id != image.model_id
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["video"]["heldout"]["float16_stored"]["loss"] == pytest.approx(
+        metrics["video"]["heldout"]["float32"]["loss"], abs=1e-2
+    )
+    # 7 LHQC rows, then 2 animations and 2 text-to-video clips of 8 half-size 256-px frames
+    width, height = Image.open(out / "samples.png").size
+    assert height == 7 * 256 + 4 * 128 + 12 * 8
+
+
+def test_a_bundle_without_a_video_model_says_so(run, shards, tmp_path):  # noqa: F811
+    out = tmp_path / "bundle"
+    argv = ["--run", str(run), "--tokenizer", str(shards / "tok.safetensors"), "--out", str(out)]
+    assert export.main(argv) == 0
+    with pytest.raises(BundleMissingError, match="has no video model"):
+        Pipeline.from_bundled(directory=out, video=True)

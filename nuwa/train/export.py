@@ -1,14 +1,18 @@
 """Make the bundled model directory (``nuwa/bundled/``) from a finished transformer run.
 
     python -m nuwa.train.export --run RUN_DIR --tokenizer TOKENIZER --out nuwa/bundled \\
-        [--earlier-run PHASE_DIR ...] [--val-shards DIR] [--name NAME]
+        [--earlier-run PHASE_DIR ...] [--val-shards DIR] [--name NAME] [--decode-margin N]
+        [--video-run RUN_DIR [--video-val-shards DIR]]
 
 Writes to ``--out``:
 
 * ``model.safetensors``: the run's exported weights (EMA when on) stored in float16, so the file
   fits in git; loading upcasts them into the float32 model.
-* ``tokenizer.safetensors``: the tokenizer copied byte for byte. It must make the tokens of the
-  run's shards: the same file, or one with the same encoder and codebook (a decoder fine-tune).
+* ``tokenizer.safetensors``: the tokenizer copied byte for byte (or re-saved with another
+  ``--decode-margin``). It must make the tokens of the run's shards: the same file, or one with
+  the same encoder and codebook (a decoder fine-tune).
+* ``video_model.safetensors`` (with ``--video-run``): the video model, float16, over the same
+  tokenizer; ``samples.png`` then ends with animation and text-to-video strips.
 * ``training_curve.png``: training loss and lr per optimizer step, from the ``log.csv`` of the run
   and of the ``--earlier-run`` phases it continued.
 * ``samples.png``: held-out procedural scenes (test-split seeds), half given: outpainting right,
@@ -49,7 +53,7 @@ from nuwa.io import (
 from nuwa.layout import PatchGrid
 from nuwa.model.checkpoint import load_model, save_model
 from nuwa.sampling import PAPER_TOP_K_FRACTION
-from nuwa.tokenizer import load_tokenizer
+from nuwa.tokenizer import load_tokenizer, save_tokenizer
 from nuwa.train.heldout import heldout_loss
 
 # The grid's settings (recorded in metrics.json): the pipeline's defaults. top-k keeps the paper's
@@ -76,6 +80,20 @@ def check_tokenizer(path: Path, data: dict, run: Path) -> None:
     recorded, ours = tokenizer_identity(data, load_tokenizer(path, kind="vqgan"), sha256_file(path))
     if recorded != ours:
         raise CheckpointError(f"{path} is not the tokenizer of {run}'s shards")
+
+
+def copy_tokenizer(src: Path, dst: Path, decode_margin: int | None) -> None:
+    """Copy the tokenizer byte for byte, or re-save it with another decoding halo (tokens and
+    weights unchanged; ``benchmarks.perf.tokenizer_throughput --halos`` measures the halo)."""
+    if decode_margin is None:
+        with atomic_open(dst, "wb") as f, open(src, "rb") as source:
+            shutil.copyfileobj(source, f)
+        return
+    meta = read_metadata(src)
+    model = load_tokenizer(src, kind="vqgan")
+    model.config.decode_margin = decode_margin
+    extra = {k: v for k, v in meta.items() if k not in ("kind", "preset", "model", "step")}
+    save_tokenizer(dst, model, preset=meta["preset"], step=meta["step"], **extra)
 
 
 def training_curve(runs: list[Path], out: Path) -> None:
@@ -244,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         "--video-run", type=Path, default=None, help="a finished video-model run (extent f > 0)"
     )
     parser.add_argument("--video-val-shards", type=Path, default=None)
+    parser.add_argument(
+        "--decode-margin", type=int, default=None, help="store the tokenizer with this halo"
+    )
     args = parser.parse_args(argv)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -251,13 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         check_tokenizer(args.tokenizer, meta["data"], args.run)
         if args.video_run:
             video_out = args.out / "video_model.safetensors"
+            if read_metadata(args.video_run / "model.safetensors")["config"]["extent"][2] < 1:
+                raise ValueError(f"--video-run {args.video_run} is an image model (extent f = 0)")
             video_meta = export_model(args.video_run, video_out, f"{args.name}-video")
             check_tokenizer(args.tokenizer, video_meta["data"], args.video_run)
-        with (
-            atomic_open(args.out / "tokenizer.safetensors", "wb") as f,
-            open(args.tokenizer, "rb") as src,
-        ):
-            shutil.copyfileobj(src, f)
+        copy_tokenizer(args.tokenizer, args.out / "tokenizer.safetensors", args.decode_margin)
         phases = [*args.earlier_run, args.run]
         training_curve(phases, args.out / "training_curve.png")
         write_sums(args.out)  # Pipeline.from_bundled checks the weights against it
