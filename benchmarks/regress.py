@@ -2,15 +2,14 @@
 
 Runs ``task`` in a small deterministic configuration (the bundled model unless ``--checkpoint``,
 the embedded procedural set, offline features (the landscape network for image metrics, the
-surrogate video network for FVD) and SWD, a fixed seed, 8 samples in float32) and compares every metric
-with the accepted leaderboard row of the same configuration. A metric regresses when the accepted
-value lies outside this run's bootstrap 95% interval on the worse side (leaderboard.regress); an
-explicit ``--tolerance`` judges by that tolerance instead, and a run without an interval falls
-back to ``TOLERANCES``. It exits 1 with a readable diff when one regressed, 2 when there is no
-accepted row (record one with ``--accept``), 0 otherwise; the report names the rule behind each
-verdict. About two minutes on a 2-core CPU, plus about half a minute for SWD's 200 bootstrap
-resamples (34 s on one busy core). Every call starts from an empty folder under ``--out`` (no
-cached samples or features), so a change anywhere in sampling or evaluation shows.
+surrogate video network for FVD) and SWD, a fixed seed, 8 samples in float32) and compares
+every metric with the accepted leaderboard row of the same configuration. A metric regresses
+when the accepted value lies outside this run's bootstrap 95% interval on the worse side
+(leaderboard.regress); an explicit ``--tolerance`` judges by that tolerance instead, and a run
+without an interval falls back to ``TOLERANCES``. It exits 1 with a readable diff when one
+regressed, 2 when there is no accepted row (record one with ``--accept``), 0 otherwise; the
+report names the rule behind each verdict. Every call starts from an empty folder under
+``--out`` (no cached samples or features), so a change anywhere in sampling or evaluation shows.
 """
 
 from __future__ import annotations
