@@ -196,11 +196,11 @@ class Pipeline:
     def to(self, dtype: torch.dtype) -> Pipeline:
         """Cast the model and tokenizers to ``dtype`` in place; returns ``self``.
 
-        float64 makes the tokens independent of thread count and CPU: in float32 the matmul
-        summation order moves logits and encoder latents in their last bits, which can flip a
-        sampled or encoded token and with it every later patch. It is slow on a CPU: 175 s
-        against 11.5 s for ``nuwa-eval regress``'s 8 samples on one thread, mostly the VQGAN's
-        convolutions.
+        In float32 the matmul summation order (thread count, CPU) moves logits and encoder
+        latents in their last bits. With a QK-norm model that rarely matters (8 canvases came
+        out identical on 1 and 2 threads, ``benchmarks.attention_health``); without QK-norm the
+        logits of the earlier bundle reached ~28,000 and a flipped token was common. float64
+        makes the last bits agree as well, at many times the cost on a CPU.
         """
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"pipelines run in float32 or float64, not {dtype}")

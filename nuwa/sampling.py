@@ -53,6 +53,10 @@ def pick(
     logits, ids = logits / temperature, None
     if top_k is not None and top_k < logits.shape[-1]:
         logits, ids = logits.topk(top_k, dim=-1, sorted=False)  # sorted=True costs 30% more
+        # unsorted top-k comes back in an order that depends on the kernel and thread count,
+        # and the inverse-CDF draw below depends on the order: put the k codes in id order
+        ids, order = ids.sort(dim=-1)
+        logits = logits.gather(-1, order)
     if top_p is not None and top_p < 1.0:
         logits, order = logits.sort(dim=-1, descending=True)
         ids = order if ids is None else ids.gather(-1, order)
@@ -71,7 +75,9 @@ def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     entry (its ``cdf`` equals the one before it).
     """
     cdf = probs.cumsum(-1)
-    u = torch.rand(len(probs), 1, generator=generator, device=probs.device, dtype=probs.dtype)
+    # float64 uniforms whatever the dtype, so float32 and float64 runs share one random stream
+    u = torch.rand(len(probs), 1, generator=generator, device=probs.device, dtype=torch.float64)
+    u = u.to(probs.dtype)
     return torch.searchsorted(cdf, (1 - u) * cdf[:, -1:])[:, 0]
 
 

@@ -148,6 +148,27 @@ def test_pick_draws_in_proportion_from_the_filtered_support(top_k, top_p, suppor
     assert (counts[len(support) :] == 0).all()  # filtered codes are never drawn
 
 
+def test_pick_does_not_depend_on_the_float_type_or_the_order_top_k_returns(monkeypatch):
+    """float32 and float64 draw from one random stream, and the k codes kept by top-k are put
+    in id order, so only the probabilities decide the token, not which kernel found them."""
+    logits = torch.randn(4_000, 64, generator=torch.Generator().manual_seed(1))
+
+    def draws(x, **kw):
+        return pick(x, temperature=1.0, top_p=None, generator=torch.Generator(), **kw)
+
+    torch.testing.assert_close(draws(logits, top_k=8), draws(logits.double(), top_k=8))
+    torch.testing.assert_close(draws(logits, top_k=None), draws(logits.double(), top_k=None))
+    topk = torch.Tensor.topk
+
+    def reversed_topk(self, k, dim=-1, largest=True, sorted=True):
+        values, ids = topk(self, k, dim=dim, largest=largest, sorted=sorted)
+        return values.flip(dim), ids.flip(dim)  # the same set, another order
+
+    expected = draws(logits, top_k=8)
+    monkeypatch.setattr(torch.Tensor, "topk", reversed_topk)
+    torch.testing.assert_close(draws(logits, top_k=8), expected)
+
+
 def test_pick_is_greedy_at_temperature_zero_and_never_draws_zero_probability():
     logits = torch.tensor([[0.0, 3.0, float("-inf"), 1.0]]).expand(5_000, 4)
     assert (pick(logits, temperature=0, top_k=None, top_p=None, generator=None) == 1).all()
