@@ -293,7 +293,8 @@ def test_text_to_video_first_frame_plain_later_frames_guided(pipes):
     assert [v.shape for v in videos] == [(3, 64, 64, 3)] * 2
     tokens = pipe.last_tokens
     np.testing.assert_array_equal(np.stack(videos), reference_video(pipe, tokens, None))
-    np.testing.assert_array_equal(videos[0][0], pipe.tokenizer.decode(tokens[0, 0]).numpy())
+    # frame 0 is decoded plainly (the same batch: convolution's last bits depend on batch size)
+    np.testing.assert_array_equal(videos[0][0], pipe.tokenizer.decode(tokens[:, 0])[0].numpy())
 
 
 def test_video_without_a_pg_vqgan_decodes_frames_independently(files):
