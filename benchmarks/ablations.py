@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.config import resolve_config
-from benchmarks.harness import DEFAULT_OUT, USER_ERRORS, load_pipeline
+from benchmarks.harness import DEFAULT_OUT, load_pipeline
 from benchmarks.runner import Identity, RunOutcome, evaluate, format_outcome
 from benchmarks.tasks import TaskError, get_task
 from leaderboard import DEFAULT_TABLE
@@ -226,20 +226,16 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("\n".join(" ".join(step) for step in steps) or "every variant is trained")
         return 0
-    try:
-        if not tokenizer.exists():
-            raise TaskError(
-                f"the ablations tokenise with the bundled tokenizer, and {tokenizer} is missing"
-            )
-        for step in steps:
-            _call(step)
-        table = None if args.no_leaderboard else args.table
-        for variant in variants:
-            outcome = evaluate_variant(
-                args.out, preset, variant, tokenizer, table, args.device, not args.quiet
-            )
-            sys.stdout.write(format_outcome(outcome, table))
-    except USER_ERRORS as error:
-        print(f"nuwa-eval ablations: error: {error}", file=sys.stderr)
-        return 2
+    if not tokenizer.exists():
+        raise TaskError(
+            f"the ablations tokenise with the bundled tokenizer, and {tokenizer} is missing"
+        )
+    for step in steps:
+        _call(step)
+    table = None if args.no_leaderboard else args.table
+    for variant in variants:
+        outcome = evaluate_variant(
+            args.out, preset, variant, tokenizer, table, args.device, not args.quiet
+        )
+        sys.stdout.write(format_outcome(outcome, table))
     return 0

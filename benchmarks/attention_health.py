@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.harness import USER_ERRORS, load_pipeline
+from benchmarks.harness import load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
+from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
 from nuwa.model import decoding, transformer
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         pipe = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
-    except USER_ERRORS as err:
+    except (UserError, OSError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     side = 4 * pipe.patch_px
     captions = [render_landscape(SEED + i, 64, 64).caption for i in range(args.n)]

@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.config import resolve_config
-from benchmarks.harness import USER_ERRORS, load_pipeline
+from benchmarks.harness import load_pipeline
 from benchmarks.runner import Identity, evaluate
 from benchmarks.tasks import TaskError, get_task
+from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
 
 BUNDLE = "nuwa/bundled"
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 for m in ranking[commit].values()
             ]
             print(f"{commit}: " + " | ".join(cells), flush=True)
-    except USER_ERRORS as error:
+    except (UserError, OSError) as error:
         print(f"bundle_history: error: {error}", file=sys.stderr)
         return 2
     atomic_write_json(args.out / "bundles.json", {"task": args.task, "n": args.n, **ranking})

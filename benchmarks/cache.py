@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,23 +24,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from evaluation.cache import array_sha256
 from evaluation.metric_id import canonical_json
 from nuwa.io import atomic_write_bytes, atomic_write_json
 
 DONE = "done.json"
 
 
+class CacheChangedWarning(UserWarning):
+    """A cached item no longer matches the hash recorded when it was made; it is made again."""
+
+
 def digest(obj: Any) -> str:
     """SHA-256 of the canonical JSON of ``obj``."""
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
-
-
-def pixel_hash(array: np.ndarray) -> str:
-    """Content hash of a sample: dtype, shape and pixel bytes (image [H, W, 3] or video
-    [F, H, W, 3])."""
-    hasher = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    hasher.update(np.ascontiguousarray(array).data)
-    return hasher.hexdigest()
 
 
 def list_hash(hashes: Sequence[str]) -> str:
@@ -97,17 +95,32 @@ class SampleStore:
         return self.root / key[:2] / key
 
     def lookup(self, key: str) -> list[SampleRef] | None:
-        """The batch's samples if it finished (``done.json`` present and its files there)."""
+        """The batch's samples if it finished (``done.json`` present) and every file is there
+        with the pixels it was written with; None (regenerate it) otherwise, with a warning
+        when a file changed on disk."""
         folder = self.folder(key)
         try:
             done = json.loads((folder / DONE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            refs = [
+                SampleRef(folder / name, sha)
+                for name, sha in zip(done["files"], done["sha256"], strict=True)
+            ]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        refs = [
-            SampleRef(folder / name, sha)
-            for name, sha in zip(done["files"], done["sha256"], strict=True)
-        ]
-        return refs if all(ref.path.exists() for ref in refs) else None
+        for ref in refs:
+            try:
+                intact = array_sha256(ref.load()) == ref.sha256
+            except (OSError, ValueError):
+                intact = False
+            if not intact:
+                warnings.warn(
+                    f"cached sample {ref.path} is missing or changed since it was generated; "
+                    "generating its batch again",
+                    CacheChangedWarning,
+                    stacklevel=2,
+                )
+                return None
+        return refs
 
     def save(
         self, key: str, samples: Sequence[np.ndarray], info: dict[str, Any]
@@ -115,7 +128,7 @@ class SampleStore:
         """Write a finished batch (samples first, ``done.json`` last); ``info`` is kept beside."""
         folder = self.folder(key)
         refs = [
-            SampleRef(write_sample(folder / f"{index:03d}", sample), pixel_hash(sample))
+            SampleRef(write_sample(folder / f"{index:03d}", sample), array_sha256(sample))
             for index, sample in enumerate(samples)
         ]
         atomic_write_json(
@@ -130,16 +143,27 @@ class SampleStore:
 
 
 class ValueCache:
-    """Small JSON records (metric values with their details) under a content key."""
+    """Small JSON records (metric values with their details) under a content key, each stored
+    with the digest of its value: an edited record is recomputed, not reused."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def get(self, key: str) -> Any | None:
+        path = self.root / f"{key}.json"
         try:
-            return json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            value, recorded = record["value"], record["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
+        if digest(value) != recorded:
+            warnings.warn(
+                f"cached metric value {path} changed since it was computed; computing it again",
+                CacheChangedWarning,
+                stacklevel=2,
+            )
+            return None
+        return value
 
     def put(self, key: str, value: Any) -> None:
-        atomic_write_json(self.root / f"{key}.json", value)
+        atomic_write_json(self.root / f"{key}.json", {"value": value, "sha256": digest(value)})

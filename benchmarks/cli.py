@@ -1,52 +1,109 @@
 """`nuwa-eval`: one console script, one subcommand per task.
 
-Each subcommand is a row of SUBCOMMANDS: name -> (add_arguments(parser), run(args) -> exit code).
-Adding a harness is one line. Errors a user can fix (EvaluationError, missing files) print as one
-line on stderr and exit with status 2, without a traceback.
+Each subcommand is a row of SUBCOMMANDS: name -> (one-line help, where its ``add_arguments`` and
+``run`` live). Only the chosen subcommand's module is imported, so ``nuwa-eval --help`` answers
+without loading torch. Errors a user can fix print as one line and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from typing import NamedTuple
 
-import leaderboard.cli
-from benchmarks import ablations, harness, regress, reproduce
-from benchmarks.perf import runner as perf
-from evaluation import weights_cli
-from evaluation.errors import EvaluationError
+from nuwa.errors import run_reporting
 
-Subcommand = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
+class Subcommand(NamedTuple):
+    help: str
+    module: str  # defines add_arguments(parser) and run(args) -> exit status
+    task: str | None = None  # a task subcommand: benchmarks.harness adds the task's own flags
+
+
+_TASKS = "benchmarks.harness"
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "weights": (weights_cli.add_arguments, weights_cli.run),
-    **harness.TASK_SUBCOMMANDS,
-    "reproduce": (reproduce.add_arguments, reproduce.run),
-    "ablations": (ablations.add_arguments, ablations.run),
-    "regress": (regress.add_arguments, regress.run),
-    "leaderboard": (harness.add_leaderboard_arguments, leaderboard.cli.run),
-    "perf": (perf.add_arguments, perf.run),
+    "weights": Subcommand(
+        "list, fetch or check feature-extractor weights", "evaluation.weights_cli"
+    ),
+    "lhqc-outpaint": Subcommand(
+        "Table 3: outpaint half of each test image (Block-FID on the generated half)",
+        _TASKS,
+        "lhqc-outpaint",
+    ),
+    "lhqc-t2i": Subcommand(
+        "Table 2: text-to-image (Block-FID, Block-FID(x4), IS, CLIP-SIM)", _TASKS, "lhqc-t2i"
+    ),
+    "lhqv-animate": Subcommand(
+        "Table 3b: animate the first frame of each test clip (FVD)", _TASKS, "lhqv-animate"
+    ),
+    "landscape-t2v": Subcommand(
+        "text-to-video on captioned clips (FVD, CLIP-SIM)", _TASKS, "landscape-t2v"
+    ),
+    "reproduce": Subcommand("a paper table: ours beside the paper's", "benchmarks.reproduce"),
+    "ablations": Subcommand("train and evaluate the NCP/ADC ablation arms", "benchmarks.ablations"),
+    "regress": Subcommand(
+        "the CI regression check against the accepted baseline", "benchmarks.regress"
+    ),
+    "leaderboard": Subcommand(
+        "the versioned results table: show, render, validate, import-paper, add, compare",
+        "leaderboard.cli",
+    ),
+    "perf": Subcommand(
+        "run every performance benchmark and compare with its goals", "benchmarks.perf.runner"
+    ),
 }
 
+TOOLS = """more tools (python -m ...):
+  benchmarks.eval                 the task subcommands under torchrun (several GPUs or nodes)
+  benchmarks.metric_sanity        does a feature space see known damage (noise, blur, flips)?
+  benchmarks.layout               sky / ridge / ground heights of generated landscapes
+  benchmarks.output_checks        seams, kept input, motion of what a user gets back
+  benchmarks.tokenizer_quality    a VQGAN's reconstructions against the palette baseline
+  benchmarks.attention_health     attention logit sizes and float32 stability
+  benchmarks.bundle_history       rank the bundles in git history by a task's metrics
+  benchmarks.perf.<script>        one performance benchmark (nuwa-eval perf runs them all)
+  evaluation.landscape_train      train the landscape feature network
+  nuwa.train.export               make a bundle from a finished training run
+  nuwa.model                      parameter counts of the model presets"""
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="nuwa-eval", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, (add_arguments, _) in SUBCOMMANDS.items():
-        add_arguments(commands.add_parser(name, help=(add_arguments.__doc__ or "").splitlines()[0]))
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argparse tree: every subcommand with its help, and the flags of the one named in
+    ``argv`` (importing its module; all of them when ``argv`` is None)."""
+    parser = argparse.ArgumentParser(
+        prog="nuwa-eval",
+        description=__doc__.splitlines()[0],
+        epilog=TOOLS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = (
+        next((arg for arg in argv if not arg.startswith("-")), None) if argv is not None else None
+    )
+    for name, command in SUBCOMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        if argv is None or name == chosen:
+            add_arguments(sub, command)
     return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: Subcommand) -> None:
+    """Import ``command``'s module and let it add its flags."""
+    module = importlib.import_module(command.module)
+    if command.task is None:
+        module.add_arguments(parser)
+    else:
+        module.add_task_arguments(command.task)(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `nuwa-eval` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        return SUBCOMMANDS[args.command][1](args)
-    except (EvaluationError, OSError) as error:
-        print(f"nuwa-eval {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    command = SUBCOMMANDS[args.command]
+    run = importlib.import_module(command.module).run
+    return run_reporting(f"nuwa-eval {args.command}", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from benchmarks.tasks import Sampler, TaskError, TaskSpec
 from evaluation import Region
 from evaluation.motion_fd import LAGS as MOTION_LAGS
+from nuwa.pipeline import SamplerOptions
 
 PROCEDURAL = "procedural"
 # Options that do not change any value a run reports (which metrics are computed, on how many
@@ -161,6 +162,10 @@ def check_config(config: EvalConfig, spec: TaskSpec) -> None:
         )
     if len(config.canvas) != 2 or min(config.canvas) < 1:
         raise TaskError(f"canvas must be [height, width]; got {config.canvas}")
+    try:
+        SamplerOptions(**asdict(config.sampler))
+    except ValueError as err:
+        raise TaskError(f"sampler.{err}") from None
     if config.kind == "outpaint" and (config.height % 2 or config.width % 2):
         raise TaskError(f"canvas {config.canvas} does not split into two equal halves")
 

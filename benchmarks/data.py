@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.cache import digest, list_hash, pixel_hash, read_sample, write_sample
+from benchmarks.cache import CacheChangedWarning, digest, list_hash, read_sample, write_sample
 from benchmarks.config import PROCEDURAL, EvalConfig
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError, TaskSpec
+from evaluation.cache import array_sha256
 from evaluation.samples import VIDEO_SUFFIXES, read_video
 from nuwa.data import DATASET_NAME, ProceduralRecords, render_pan_video
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE, load_records
@@ -175,6 +177,29 @@ def dataset_name(config: EvalConfig) -> str:
     return SPLIT_NAME
 
 
+def _intact(manifest: Path) -> bool:
+    """Whether a stored real set is complete and every item still has the pixels it was
+    written with (a changed one: warn, and the caller writes the set again)."""
+    try:
+        stored = json.loads(manifest.read_text(encoding="utf-8"))["items"]
+    except (OSError, ValueError, KeyError):
+        return False
+    for item in stored:
+        path = manifest.parent / item["file"]
+        try:
+            intact = array_sha256(read_sample(path)) == item["sha256"]
+        except (OSError, ValueError):
+            intact = False
+        if not intact:
+            warnings.warn(
+                f"stored real item {path} is missing or changed; preparing the real set again",
+                CacheChangedWarning,
+                stacklevel=3,
+            )
+            return False
+    return True
+
+
 def prepare_real(config: EvalConfig, root: Path, ranks: Ranks, progress: bool = True) -> RealSet:
     """The real items of ``config``, written once under ``root`` (rank 0 writes, others wait)."""
     frames = config.frames if config.kind in VIDEO_KINDS else 0
@@ -190,15 +215,14 @@ def prepare_real(config: EvalConfig, root: Path, ranks: Ranks, progress: bool = 
     )
     folder = root / key[:16]
     manifest = folder / "manifest.json"
-    if ranks.is_main and not manifest.exists():
+    if ranks.is_main and not _intact(manifest):
         items = []
-        bar = tqdm(
-            _records(config), total=config.n, desc="real data", unit="item", disable=not progress
-        )
+        label = "procedural data" if config.profile == PROCEDURAL else "real data"
+        bar = tqdm(_records(config), total=config.n, desc=label, unit="item", disable=not progress)
         for index, (item_id, sample, text) in enumerate(bar):
             path = write_sample(folder / f"{index:05d}_{item_id}", sample)
             items.append(
-                {"id": item_id, "file": path.name, "sha256": pixel_hash(sample), "text": text}
+                {"id": item_id, "file": path.name, "sha256": array_sha256(sample), "text": text}
             )
         atomic_write_json(manifest, {"items": items})
     ranks.barrier()

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks.harness import TASK_COMMANDS, add_task_arguments, run_command
+from benchmarks.cli import SUBCOMMANDS
+from benchmarks.harness import TASK_COMMANDS, add_task_arguments, run
+from nuwa.errors import run_reporting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.eval", description=__doc__.splitlines()[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, _, _) in TASK_COMMANDS.items():
-        add_task_arguments(name)(commands.add_parser(name, help=help_text))
-    return run_command(parser.parse_args(argv))
+    for name in TASK_COMMANDS:
+        add_task_arguments(name)(commands.add_parser(name, help=SUBCOMMANDS[name].help))
+    args = parser.parse_args(argv)
+    return run_reporting(f"benchmarks.eval {args.command}", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from benchmarks.config import DTYPES, EvalConfig, crop, outpaint_amount, outpain
 from benchmarks.data import RealSet
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError
+from nuwa.bundle import files_digest
 
 GENERATION_VERSION = 1  # bump when the batch key's meaning changes
 # Packages of nuwa that never run while sampling; every other nuwa source file is in the key.
@@ -110,8 +111,8 @@ def code_digest() -> str:
 
 
 def checkpoint_digest(pipeline: Pipeline) -> str:
-    """One SHA-256 for a model's files: over the JSON {file: sha256} of all of them."""
-    return digest(dict(pipeline.checkpoint_sha256))
+    """One SHA-256 for a model's files (``nuwa.bundle.files_digest``), the one its id shows."""
+    return files_digest(dict(pipeline.checkpoint_sha256))
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@
     nuwa-eval lhqc-t2i --x4 --data /data/lhq_1024 --device cuda -- sampler.top_k=768
     torchrun --nproc_per_node=4 -m benchmarks.eval lhqc-t2i --data /data/lhq_1024 --device cuda
 
-Each subcommand is a row of TASK_COMMANDS: (help, which task, its extra flags). Errors a user can
-fix print one line and exit with status 2.
+Each subcommand is a row of TASK_COMMANDS: which task, and its extra flags (its help is in
+benchmarks.cli.SUBCOMMANDS).
 """
 
 from __future__ import annotations
@@ -14,21 +14,17 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmarks.config import resolve_config
 from benchmarks.data import choose_data
 from benchmarks.distributed import Ranks, close_ranks, init_ranks, rank_device
 from benchmarks.generate import Pipeline
 from benchmarks.runner import Identity, RunOutcome, evaluate, format_outcome
-from benchmarks.tasks import DIRECTIONS, TaskError, get_task
-from evaluation.errors import EvaluationError
-from leaderboard import DEFAULT_TABLE, LeaderboardError
-from leaderboard import cli as leaderboard_cli
-from nuwa.checkpoint import CheckpointError
-from nuwa.data import DataError
+from benchmarks.tasks import DIRECTIONS, get_task
+from leaderboard import DEFAULT_TABLE
 
 DEFAULT_OUT = Path("outputs/eval")
-USER_ERRORS = (TaskError, DataError, LeaderboardError, CheckpointError, EvaluationError, OSError)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,28 +98,18 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-# subcommand -> (help, task name from the parsed args, extra flags)
-TASK_COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], str], Callable]] = {
-    "lhqc-outpaint": (
-        "Table 3: outpaint half of each test image (Block-FID on the generated half)",
-        lambda args: f"lhqc_outpaint_{args.direction}",
-        _outpaint_arguments,
+class TaskCommand(NamedTuple):
+    task: Callable[[argparse.Namespace], str]  # the task's name, from the parsed flags
+    add_flags: Callable[[argparse.ArgumentParser], None]  # the flags only this task takes
+
+
+TASK_COMMANDS: dict[str, TaskCommand] = {
+    "lhqc-outpaint": TaskCommand(
+        lambda args: f"lhqc_outpaint_{args.direction}", _outpaint_arguments
     ),
-    "lhqc-t2i": (
-        "Table 2: text-to-image (Block-FID, Block-FID(x4), IS, CLIP-SIM)",
-        lambda args: "lhqc_t2i",
-        _t2i_arguments,
-    ),
-    "lhqv-animate": (
-        "Table 3b: animate the first frame of each test clip (FVD)",
-        lambda args: "lhqv_animate",
-        _no_arguments,
-    ),
-    "landscape-t2v": (
-        "text-to-video on captioned clips (FVD, CLIP-SIM)",
-        lambda args: "landscape_t2v",
-        _no_arguments,
-    ),
+    "lhqc-t2i": TaskCommand(lambda args: "lhqc_t2i", _t2i_arguments),
+    "lhqv-animate": TaskCommand(lambda args: "lhqv_animate", _no_arguments),
+    "landscape-t2v": TaskCommand(lambda args: "landscape_t2v", _no_arguments),
 }
 
 
@@ -135,21 +121,11 @@ def load_pipeline(
     *,
     video: bool = False,
 ) -> Pipeline:
-    """The model to evaluate: the bundled one (its video model for a ``video`` task), a
-    checkpoint folder, or model + tokenizer files."""
+    """The model to evaluate (``nuwa.pipeline.Pipeline.load``): the bundled one (its video model
+    for a ``video`` task), a checkpoint folder, or model + tokenizer files."""
     from nuwa.pipeline import Pipeline as NuwaPipeline
 
-    if checkpoint == "bundled":
-        return NuwaPipeline.from_bundled(device=device, video=video)
-    path = Path(checkpoint)
-    if path.is_dir():
-        tokenizer = tokenizer or path / "tokenizer.safetensors"
-        pg_path = path / "pg_tokenizer.safetensors"
-        pg_tokenizer = pg_tokenizer or (pg_path if pg_path.exists() else None)
-        path = path / "model.safetensors"
-    if tokenizer is None:
-        raise TaskError(f"--checkpoint {checkpoint} is a model file; pass --tokenizer too")
-    return NuwaPipeline.from_checkpoint(path, tokenizer, pg_tokenizer, device=device)
+    return NuwaPipeline.load(checkpoint, tokenizer, pg_tokenizer, device, video=video)
 
 
 def checkpoint_label(checkpoint: str) -> str:
@@ -213,30 +189,16 @@ def run_task(
 
 
 def add_task_arguments(name: str) -> Callable[[argparse.ArgumentParser], None]:
-    """The ``add_arguments`` of one task subcommand (for the SUBCOMMANDS table)."""
+    """The ``add_arguments`` of one task subcommand: its own flags, then the common ones."""
 
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        TASK_COMMANDS[name][2](parser)
+        TASK_COMMANDS[name].add_flags(parser)
         add_common_arguments(parser)
 
-    add_arguments.__doc__ = TASK_COMMANDS[name][0]
     return add_arguments
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """``run`` of every task subcommand: errors a user can fix print one line, status 2."""
-    try:
-        task = TASK_COMMANDS[args.command][1](args)
-        return run_task(args, task, x4=getattr(args, "x4", False), text=getattr(args, "text", None))
-    except USER_ERRORS as error:
-        print(f"nuwa-eval {args.command}: error: {error}", file=sys.stderr)
-        return 2
-
-
-def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
-    """The versioned results table: show, render, validate, import-paper, add, compare."""
-    leaderboard_cli.add_arguments(parser)
-
-
-# The task subcommands, in the form of benchmarks.cli.SUBCOMMANDS rows.
-TASK_SUBCOMMANDS = {name: (add_task_arguments(name), run_command) for name in TASK_COMMANDS}
+def run(args: argparse.Namespace) -> int:
+    """``run`` of every task subcommand."""
+    task = TASK_COMMANDS[args.command].task(args)
+    return run_task(args, task, x4=getattr(args, "x4", False), text=getattr(args, "text", None))

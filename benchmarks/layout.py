@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from benchmarks.config import Region, crop, outpaint_regions
-from benchmarks.harness import USER_ERRORS, load_pipeline
+from benchmarks.harness import load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
+from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
 from nuwa.train.export import SAMPLER
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     try:
         pipe = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu")
-    except USER_ERRORS as error:
+    except (UserError, OSError) as error:
         parser.error(str(error))
     seeds = range(PROCEDURAL_SEED_BASE["test"], PROCEDURAL_SEED_BASE["test"] + args.n)
     scenes = [render_landscape(seed, args.size, args.size) for seed in seeds]

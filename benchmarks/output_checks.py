@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import USER_ERRORS, load_pipeline
+from benchmarks.harness import load_pipeline
 from evaluation.bootstrap import bootstrap_interval
 from nuwa.bundle import BundleMissingError
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.data.video import render_pan_video
+from nuwa.errors import UserError
 from nuwa.io import atomic_write_json, atomic_write_text
 from nuwa.outpainting import given_region
 
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if "motion_skipped" not in report:
             report["video_model_id"] = video.model_id
             report["motion"] = motion_checks(video, args.n, 256, args.frames)
-    except USER_ERRORS as err:
+    except (UserError, OSError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     report["seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)

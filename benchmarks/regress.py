@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.config import resolve_config
 from benchmarks.generate import Pipeline
-from benchmarks.harness import DEFAULT_OUT, USER_ERRORS, load_pipeline
+from benchmarks.harness import DEFAULT_OUT, load_pipeline
 from benchmarks.runner import Identity, evaluate, format_outcome
 from benchmarks.tasks import TaskError, get_task, list_tasks
 from leaderboard import (
@@ -152,27 +152,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 (every metric passed its rule), 1 (regressed) or 2 (error, e.g. no accepted row)."""
-    try:
-        if args.baseline != "leaderboard" and not Path(args.baseline).is_file():
-            raise TaskError(
-                f"--baseline {args.baseline!r} is neither 'leaderboard' nor a results file"
-            )
-        video = get_task(args.task).kind in ("animate", "t2v")
-        pipeline = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu", video=video)
-        status, report = regress(
-            args.task,
-            pipeline,
-            checkpoint=args.checkpoint,
-            table=args.table,
-            baseline=args.baseline,
-            tolerances=parse_tolerances(args.tolerance),
-            accept=args.accept,
-            out=args.out,
-            progress=not args.quiet,
-        )
-    except USER_ERRORS as error:
-        print(f"nuwa-eval regress: error: {error}", file=sys.stderr)
-        return 2
+    """Exit 0 (every metric passed its rule) or 1 (regressed); errors are reported by the caller
+    with exit status 2 (e.g. no accepted row)."""
+    if args.baseline != "leaderboard" and not Path(args.baseline).is_file():
+        raise TaskError(f"--baseline {args.baseline!r} is neither 'leaderboard' nor a results file")
+    video = get_task(args.task).kind in ("animate", "t2v")
+    pipeline = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu", video=video)
+    status, report = regress(
+        args.task,
+        pipeline,
+        checkpoint=args.checkpoint,
+        table=args.table,
+        baseline=args.baseline,
+        tolerances=parse_tolerances(args.tolerance),
+        accept=args.accept,
+        out=args.out,
+        progress=not args.quiet,
+    )
     sys.stdout.write(report)
     return status

@@ -12,14 +12,23 @@ asked again recomputes nothing; its results file is reused as is. Under torchrun
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 
 from benchmarks.cache import SampleStore, ValueCache, digest, list_hash
-from benchmarks.config import EvalConfig, changed_definition, describe_measured, run_setting
+from benchmarks.config import (
+    EvalConfig,
+    changed_definition,
+    describe_measured,
+    outpaint_regions,
+    run_setting,
+)
 from benchmarks.data import RealSet, prepare_real
 from benchmarks.distributed import Ranks
 from benchmarks.generate import Pipeline, checkpoint_digest, code_digest, generate
@@ -37,6 +46,7 @@ from benchmarks.metrics import (
     warm_features,
 )
 from benchmarks.tasks import TaskError, TaskSpec
+from evaluation import Region
 from leaderboard import (
     LeaderboardError,
     Results,
@@ -51,6 +61,7 @@ from leaderboard import (
     write_results,
 )
 from leaderboard.table import find_paper_row
+from nuwa.io import atomic_write_text, sha256_file
 
 Values = dict[str, Measurement]  # quantity -> value, details, bootstrap interval
 _SHOWN: set[str] = set()
@@ -217,6 +228,18 @@ def _check_model(spec: TaskSpec, config: EvalConfig, pipeline: Pipeline) -> None
             f"{spec.label} needs a text-conditioned model; {pipeline.model_id} has no text tower"
             + hint
         )
+    patch = getattr(pipeline, "patch_px", None)
+    if config.kind == "outpaint":
+        boxes = outpaint_regions(config.direction, config.height, config.width)
+    else:
+        boxes = (Region(0, 0, config.height, config.width),)
+    if patch and any(side % patch for box in boxes for side in (box.height, box.width)):
+        part = "each half of the canvas" if config.kind == "outpaint" else "the canvas"
+        raise TaskError(
+            f"canvas {config.canvas}: {part} must be a whole number of {pipeline.model_id}'s "
+            f"{patch}-px patches; choose sides that are multiples of {patch}"
+            + (" (twice that along the outpainting direction)" if config.kind == "outpaint" else "")
+        )
     extent = getattr(getattr(pipeline, "model", None), "extent", None)
     if config.kind in ("animate", "t2v") and extent is not None and extent.f == 0:
         raise TaskError(
@@ -242,6 +265,8 @@ def evaluate(
     identity, ranks = identity or Identity(), ranks or Ranks()
     show = progress and ranks.is_main
     _check_model(spec, config, pipeline)
+    if ranks.is_main and table is not None:
+        load_table(table, missing_ok=True)  # a table that cannot be read stops before any work
     features, notices = resolve_features(config.features, config.metrics, config.profile)
     config = replace(config, features=features)
     for notice in notices if ranks.is_main else []:
@@ -257,8 +282,24 @@ def evaluate(
     key.update(real=real.manifest_sha256, identity=asdict(identity))
     key.update(bootstrap=sorted({job.bootstrap for job in jobs}))  # (replicates, seed)
     results_path = out / "runs" / spec.label / digest(key)[:16] / "results.json"
-    if results_path.exists():
-        return _reuse(results_path, table, ranks)
+    with _one_run_at_a_time(results_path, ranks, show):
+        if results_path.exists():
+            return _reuse(results_path, table, ranks)
+        return _execute(run, results_path, out, table, show, start, notices)
+
+
+def _execute(
+    run: _Run,
+    results_path: Path,
+    out: Path,
+    table: Path | None,
+    show: bool,
+    start: float,
+    notices: list[str],
+) -> RunOutcome:
+    """Generate, measure, and write the results file (with its digest) and leaderboard rows."""
+    config, pipeline, real, jobs, ranks = run.config, run.pipeline, run.real, run.jobs, run.ranks
+    model_sha = checkpoint_digest(pipeline)
     if ranks.is_main and table is not None:
         run.check_columns(table)
 
@@ -286,14 +327,52 @@ def evaluate(
     hashes = [ref.sha256 for stream in samples.values() for ref in stream]
     results = run.results(values, list_hash(hashes), wall, {"cache": counts, "notices": notices})
     write_results(results_path, results)
+    atomic_write_text(_digest_path(results_path), f"{sha256_file(results_path)}  results.json\n")
     added = append_rows(rows_from_results(results, results_path), table) if table else 0
     return RunOutcome(results, results_path, added, counts=counts)
 
 
+def _digest_path(results_path: Path) -> Path:
+    return results_path.with_name("results.json.sha256")
+
+
+@contextmanager
+def _one_run_at_a_time(results_path: Path, ranks: Ranks, show: bool) -> Iterator[None]:
+    """Hold a lock on one run's folder, so a second identical evaluation sharing ``--out``
+    waits and then reuses the first one's results. Under torchrun the ranks coordinate through
+    barriers instead, and no lock is taken."""
+    if ranks.world_size > 1:
+        yield
+        return
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(results_path.with_name("run.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if show:
+            print(f"waiting for another run of this evaluation to finish ({lock.lock_file})")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _reuse(path: Path, table: Path | None, ranks: Ranks) -> RunOutcome:
-    """A finished run asked again: its results as they are (rows re-added only if missing)."""
+    """A finished run asked again: its results as they are (rows re-added only if missing),
+    once the file is shown to be byte for byte what the run wrote."""
     outcome = RunOutcome(path=path, reused=True)
     if ranks.is_main:
+        digest_path = _digest_path(path)
+        try:
+            recorded = digest_path.read_text(encoding="utf-8").split()[0]
+        except (OSError, IndexError):
+            recorded = None
+        if recorded != sha256_file(path):
+            raise TaskError(
+                f"{path} is not the file this run wrote (its SHA-256 differs from "
+                f"{digest_path.name}): delete the folder {path.parent} to measure again"
+            )
         outcome.results = load_results(path)
         rows = rows_from_results(outcome.results, path)
         outcome.rows_added = append_rows(rows, table) if table else 0

@@ -8,7 +8,10 @@ came from, and refuse to load under any other metric id. Every write is atomic.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,20 @@ from evaluation.metric_id import MetricId
 from nuwa.io import atomic_open
 
 
+class CachedFeaturesChangedWarning(UserWarning):
+    """A cached feature array no longer matches the hash stored with it; it is extracted again."""
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 over an array's dtype, shape and bytes."""
+    hasher = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    hasher.update(np.ascontiguousarray(array).data)
+    return hasher.hexdigest()
+
+
 class FeatureCache:
-    """Float32 feature arrays stored as `<root>/<key[:2]>/<key>.npy` (no pickle)."""
+    """Feature arrays stored as `<root>/<key[:2]>/<key>.npz` with the SHA-256 of their content
+    (no pickle); an array that no longer matches its hash counts as a miss and is replaced."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -30,22 +45,33 @@ class FeatureCache:
         self.misses = 0
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npy"
+        return self.root / key[:2] / f"{key}.npz"
 
     def get(self, key: str) -> np.ndarray | None:
         """The array stored under ``key``, or None (counted as a hit or a miss)."""
+        path = self._path(key)
         try:
-            array = np.load(self._path(key), allow_pickle=False)
-        except (FileNotFoundError, ValueError, EOFError):
+            with np.load(path, allow_pickle=False) as stored:
+                array, recorded = stored["features"], str(stored["sha256"])
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            self.misses += 1
+            return None
+        if array_sha256(array) != recorded:
+            warnings.warn(
+                f"cached features {path} changed since they were extracted; extracting again",
+                CachedFeaturesChangedWarning,
+                stacklevel=2,
+            )
             self.misses += 1
             return None
         self.hits += 1
         return array
 
     def put(self, key: str, array: np.ndarray) -> None:
-        """Store ``array`` under ``key`` atomically."""
+        """Store ``array`` and its hash under ``key`` atomically."""
+        array = np.ascontiguousarray(array)
         with atomic_open(self._path(key)) as f:
-            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+            np.savez(f, features=array, sha256=np.asarray(array_sha256(array)))
 
 
 def save_reference_stats(

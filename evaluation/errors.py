@@ -3,8 +3,10 @@ mismatched provenance; CLIs print its message as a single line and exit 2."""
 
 from __future__ import annotations
 
+from nuwa.errors import UserError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(UserError, ValueError):
     """A user-facing error whose message is one self-contained line (what is wrong, what to do)."""
 
 

@@ -34,6 +34,32 @@ def _check_finite(name: str, array: np.ndarray) -> None:
         raise EvaluationError(f"{name} contains {bad} NaN/Inf values; the features are unusable")
 
 
+# Relative tolerances for "symmetric" and "positive semi-definite": far above float64 round-off
+# in a covariance of features, far below any real asymmetry or negative variance.
+SYMMETRY_TOLERANCE = 1e-6
+PSD_TOLERANCE = 1e-5
+
+
+def _check_covariance(name: str, sigma: np.ndarray) -> None:
+    """EvaluationError unless ``sigma`` is symmetric and (up to round-off) PSD. The PSD check is
+    a Cholesky factorisation with a jitter of PSD_TOLERANCE x its largest variance, cheaper than
+    the eigendecomposition that would name the negative eigenvalue."""
+    scale = float(np.abs(sigma).max()) or 1.0
+    asymmetry = float(np.abs(sigma - sigma.T).max())
+    if asymmetry > SYMMETRY_TOLERANCE * scale:
+        raise EvaluationError(
+            f"{name} is not symmetric (entries differ from their transpose by up to "
+            f"{asymmetry:.3g}); it is not a covariance matrix"
+        )
+    jitter = PSD_TOLERANCE * max(float(np.diag(sigma).max()), 0.0) + np.finfo(np.float64).tiny
+    matrix = torch.from_numpy(sigma) + jitter * torch.eye(sigma.shape[0], dtype=torch.float64)
+    if torch.linalg.cholesky_ex(matrix).info.item() != 0:
+        raise EvaluationError(
+            f"{name} is not positive semi-definite (it has a negative eigenvalue); it is not a "
+            "covariance matrix"
+        )
+
+
 def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
     """Symmetric PSD square root of a float64 [D, D] matrix; negative round-off eigenvalues -> 0."""
     eigvals, eigvecs = torch.linalg.eigh(matrix)
@@ -45,9 +71,10 @@ def frechet_distance(
 ) -> float:
     """Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2).
 
-    mu*: [D]; sigma*: [D, D] symmetric PSD. Computed in float64 (torch.linalg) as
-    ‖mu1 - mu2‖² + tr Σ1 + tr Σ2 - 2 tr sqrt(√Σ1 Σ2 √Σ1); the last matrix is symmetric PSD and has
-    the eigenvalues of Σ1Σ2, so two `eigh` calls suffice and no complex arithmetic appears.
+    mu*: [D]; sigma*: [D, D] symmetric PSD (EvaluationError otherwise). Computed in float64
+    (torch.linalg) as ‖mu1 - mu2‖² + tr Σ1 + tr Σ2 - 2 tr sqrt(√Σ1 Σ2 √Σ1); the last matrix is
+    symmetric PSD and has the eigenvalues of Σ1Σ2, so two `eigh` calls suffice and no complex
+    arithmetic appears.
     Returns a Python float (it may be a tiny negative number, ~1e-12, for identical inputs).
     """
     mu1, mu2 = (
@@ -65,6 +92,8 @@ def frechet_distance(
         )
     for name, array in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
         _check_finite(name, array)
+    _check_covariance("sigma1", sigma1)
+    _check_covariance("sigma2", sigma2)
     s1, s2 = torch.from_numpy(sigma1), torch.from_numpy(sigma2)
     root1 = _sqrt_psd((s1 + s1.T) / 2)
     middle = root1 @ s2 @ root1

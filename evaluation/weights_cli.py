@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "list", help="show every weights file: present or missing, hash, where to put it"
     )
     fetch_parser = actions.add_parser("fetch", help="download one weights file and verify its hash")
-    fetch_parser.add_argument("name", help="file name as shown by `nuwa-eval weights list`")
+    fetch_parser.add_argument(
+        "name", help="a file name from `nuwa-eval weights list`, or the extractor that uses it"
+    )
 
 
 def _status(record) -> tuple[str, str]:
@@ -35,10 +37,16 @@ def run(args: argparse.Namespace) -> int:
     """Execute the chosen action; returns the exit code."""
     records = {r.filename: r for r in all_weights()}
     if args.weights_action == "fetch":
-        if args.name not in records:
-            raise WeightsError(f"unknown weights file {args.name!r}; known: {sorted(records)}")
-        path = fetch(records[args.name])
-        print(f"{args.name}: ok ({records[args.name].expected}) at {path}")
+        by_extractor = {s.name: s.weights for s in list_extractors() if s.weights}
+        by_extractor.update({name.split("@")[0]: w for name, w in list(by_extractor.items())})
+        record = records.get(args.name) or by_extractor.get(args.name)
+        if record is None:
+            raise WeightsError(
+                f"unknown weights {args.name!r}; give a file name ({', '.join(sorted(records))}) "
+                f"or an extractor name ({', '.join(sorted(k for k in by_extractor if '@' in k))})"
+            )
+        path = fetch(record)
+        print(f"{record.filename}: ok ({record.expected}) at {path}")
         return 0
     users = {
         name: [s.name for s in list_extractors() if s.weights and s.weights.filename == name]

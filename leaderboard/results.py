@@ -52,7 +52,7 @@ from typing import (
     is_typeddict,
 )
 
-from nuwa.io import atomic_write_json
+from nuwa.io import atomic_write_json, read_text_file
 
 from .provenance import git_commit, library_versions, now_utc, portable_path
 from .schema import LeaderboardError, Row, check_row
@@ -317,7 +317,7 @@ def write_results(path: str | Path, results: Results) -> None:
 def load_results(path: str | Path) -> Results:
     """Read and validate a results file; errors name the file."""
     try:
-        results = json.loads(Path(path).read_text(encoding="utf-8"))
+        results = json.loads(read_text_file(path, "a results file (JSON)", LeaderboardError))
         return validate_results(results)
     except (OSError, json.JSONDecodeError) as err:
         raise LeaderboardError(f"{path}: cannot read results ({err})") from None

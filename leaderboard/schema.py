@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from nuwa.errors import UserError
+
 SCHEMA_VERSION = 1
 PAPER_PROTOCOL = "as reported in arXiv 2207.09814 Tables 2–6"
 
@@ -30,7 +32,7 @@ Better = Literal["higher", "lower"]
 Source = Literal["paper", "ours"]
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(UserError, ValueError):
     """A table, row or results file breaks a leaderboard rule; the message is one readable line."""
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from nuwa.io import atomic_write_text
+from nuwa.io import atomic_write_text, read_text_file
 
 from .schema import LeaderboardError, Row, check_row, created_time, row_from_json, row_to_json
 
@@ -27,7 +27,7 @@ def load_table(path: str | Path = DEFAULT_TABLE, missing_ok: bool = False) -> li
         if missing_ok:
             return []
         raise LeaderboardError(f"no leaderboard table at {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text_file(path, "a leaderboard table (JSONL)", LeaderboardError).splitlines()
     return [
         row_from_json(line, f"{path.name} line {number}")
         for number, line in enumerate(lines, start=1)

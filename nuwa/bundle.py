@@ -9,6 +9,9 @@ second transformer for video (temporal extent > 0) over the same tokenizer, plus
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,8 @@ from pathlib import Path
 import torch
 
 from nuwa.checkpoint import CheckpointError, read_metadata
-from nuwa.io import sha256_file
+from nuwa.device import resolve_device
+from nuwa.io import read_text_file, sha256_file
 from nuwa.model.checkpoint import load_model
 from nuwa.model.transformer import Nuwa
 from nuwa.tokenizer import PGVQGAN, VQGAN, codes_sha256, load_tokenizer
@@ -29,6 +33,13 @@ BUNDLE_FILES = {
     "video_model": "video_model.safetensors",  # optional: the animation / text-to-video model
 }
 OPTIONAL_FILES = ("pg_tokenizer", "video_model")
+# The SHA-256 of each file the package ships, pinned here so a bundle whose files and SHA256SUMS
+# were both replaced is still refused. `python -m nuwa.train.export` prints these lines.
+PINNED_SHA256 = {
+    "model.safetensors": "edd06ed336076cd9b1a7ff07ac1a1072186107b149b1c90f318ecf2fa378a072",
+    "tokenizer.safetensors": "04f45c8a4a7849306411ac2835c42d3174ca191ba47a992cd651736d9b761073",
+    "video_model.safetensors": "3639b28745370a2018e2c9d02dc410eec78fcbd03f9b8943037481f1e9c01775",
+}
 
 
 class BundleMissingError(CheckpointError):
@@ -46,7 +57,7 @@ class ModelFiles:
     model: Nuwa
     tokenizer: VQGAN
     pg_tokenizer: PGVQGAN | None
-    model_id: str  # e.g. "nuwa-small-procedural@1a2b3c4d" (sha8 of the model file)
+    model_id: str  # e.g. "nuwa-small-procedural@1a2b3c4d" (files_digest's first 8 hex digits)
     checkpoint_sha256: dict[str, str]  # per file: model, tokenizer[, pg_tokenizer]
 
 
@@ -62,6 +73,7 @@ def load_files(
     came from and this one differs: by its encoder and codebook (``codes_sha256``) where the
     model records them, so a decoder fine-tune of that tokenizer is accepted, else by file.
     """
+    device = resolve_device(device)
     try:
         model = load_model(paths["model"], device=device)
     except (FileNotFoundError, ValueError) as err:  # e.g. its frozen text tower's weights
@@ -81,8 +93,15 @@ def load_files(
             TokenizerMismatchWarning,
             stacklevel=2,
         )
-    model_id = f"{model_name(meta)}@{digests['model'][:8]}"
+    model_id = f"{model_name(meta)}@{files_digest(digests)[:8]}"
     return ModelFiles(model, tokenizer, pg, model_id, digests)
+
+
+def files_digest(digests: dict[str, str]) -> str:
+    """One SHA-256 for a model's files: over the canonical JSON of ``{role: file sha256}``. The
+    model id every command prints and the checkpoint digest results record both come from it."""
+    text = json.dumps(digests, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def tokenizer_identity(
@@ -98,12 +117,14 @@ def tokenizer_identity(
 
 
 def bundle_files(directory: str | Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
-    """The bundle's file paths and their SHA-256, each checked against ``SHA256SUMS``.
+    """The bundle's file paths and their SHA-256, each checked against ``SHA256SUMS`` and, for
+    the package's own bundle, against ``PINNED_SHA256``.
 
     Raises :class:`BundleMissingError` when the bundle is not there, :class:`CheckpointError`
-    when a file is missing, unlisted or does not match its listed SHA-256.
+    when a file is missing, unlisted or does not match its listed or pinned SHA-256.
     """
     directory = Path(directory) if directory is not None else BUNDLE_DIR
+    pinned = PINNED_SHA256 if directory.resolve() == BUNDLE_DIR else {}
     sums_path = directory / "SHA256SUMS"
     needed = [BUNDLE_FILES["model"], BUNDLE_FILES["tokenizer"], "SHA256SUMS"]
     missing = [name for name in needed if not (directory / name).is_file()]
@@ -128,6 +149,11 @@ def bundle_files(directory: str | Path | None = None) -> tuple[dict[str, Path], 
                 f"{path} has SHA-256 {digests[name]}, but {sums_path} says {sums[filename]}: "
                 "the file is corrupt or was replaced"
             )
+        if pinned and digests[name] != pinned.get(filename):
+            raise CheckpointError(
+                f"{path} has SHA-256 {digests[name]}, but this version of nuwa-infinity shipped "
+                f"{pinned.get(filename, 'no such file')}: reinstall the package to restore it"
+            )
     return paths, digests
 
 
@@ -150,11 +176,18 @@ def check_compatible(model: Nuwa, tokenizer: VQGAN, pg: PGVQGAN | None) -> None:
 
 
 def read_sha256sums(path: Path) -> dict[str, str]:
-    """``sha256sum`` output (``<hex>  <name>`` per line) -> ``{name: hex}``."""
+    """``sha256sum`` output (``<hex>  <name>`` per line) -> ``{name: hex}``; a malformed file
+    raises :class:`CheckpointError` naming it and the line."""
     sums = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    text = read_text_file(path, "a SHA256SUMS file", error=CheckpointError)
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             digest, _, name = line.strip().partition(" ")
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name.strip():
+                raise CheckpointError(
+                    f"{path} line {number} is not '<sha256>  <file name>'; restore the file "
+                    "(reinstall the package for the bundle, or run sha256sum again)"
+                )
             sums[name.strip().lstrip("*")] = digest.lower()
     return sums
 

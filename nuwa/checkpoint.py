@@ -17,10 +17,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
+from nuwa.errors import UserError
 from nuwa.io import atomic_write_bytes
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, unreadable, or not the kind/preset the caller needs."""
 
 

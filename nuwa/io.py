@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from nuwa.errors import UserError
+
+_HOST = socket.gethostname().replace(".", "_")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -24,7 +29,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    prefix = f".{path.name}.{_HOST}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -35,6 +42,26 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files a killed writer of ``path`` left (``kill -9`` skips the
+    cleanup above): those of this host whose process is gone. Other hosts' are left alone, since
+    a process id means nothing across the machines that share a filesystem."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(_HOST)}.*.tmp"):
+        pid = stale.name[len(f".{path.name}.{_HOST}.") :].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -66,3 +93,15 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_text_file(path: str | os.PathLike, what: str, error: type[Exception] = UserError) -> str:
+    """The UTF-8 text of ``path``; a file that is not UTF-8 text raises ``error`` naming it as
+    ``what`` (e.g. "a leaderboard table"), instead of a UnicodeDecodeError with no file name."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise error(
+            f"{path} is not {what} (not UTF-8 text: byte {err.object[err.start]:#04x} at offset "
+            f"{err.start}); check the path"
+        ) from None

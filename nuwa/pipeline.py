@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nuwa.adc import DIRECTION_ORDERS, Plan, make_plan
+from nuwa.adc import DIRECTION_ORDERS, ExtentWarning, Plan, make_plan
 from nuwa.bundle import (
     BUNDLE_FILES,
     BundleMissingError,
@@ -37,6 +37,7 @@ from nuwa.bundle import (
     load_files,
 )
 from nuwa.canvas import StreamingCanvas
+from nuwa.checkpoint import CheckpointError
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model.transformer import Nuwa
 from nuwa.outpainting import (
@@ -143,6 +144,41 @@ class Pipeline:
         self.last_stats: dict[str, float] = {}
 
     # ------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: str | Path = "bundled",
+        tokenizer: str | Path | None = None,
+        pg_tokenizer: str | Path | None = None,
+        device: str = "cpu",
+        *,
+        video: bool = False,
+    ) -> Pipeline:
+        """What every command means by a checkpoint: ``"bundled"`` (the shipped model, its video
+        model with ``video``), a folder holding ``model.safetensors`` and
+        ``tokenizer.safetensors`` (``video_model.safetensors`` with ``video`` where present;
+        ``pg_tokenizer.safetensors`` where present), or a model file plus ``tokenizer``."""
+        if str(checkpoint) == "bundled":
+            if tokenizer is not None or pg_tokenizer is not None:
+                raise CheckpointError(
+                    "the bundled model brings its own tokenizer; name a tokenizer only together "
+                    "with a checkpoint"
+                )
+            return cls.from_bundled(device=device, video=video)
+        path = Path(checkpoint)
+        if path.is_dir():
+            tokenizer = tokenizer or path / BUNDLE_FILES["tokenizer"]
+            found = path / BUNDLE_FILES["pg_tokenizer"]
+            pg_tokenizer = pg_tokenizer or (found if found.is_file() else None)
+            video_model = path / BUNDLE_FILES["video_model"]
+            path = video_model if video and video_model.is_file() else path / BUNDLE_FILES["model"]
+        if tokenizer is None:
+            raise CheckpointError(
+                f"{checkpoint} is a model file; name its tokenizer file too, or give the folder "
+                "that holds both"
+            )
+        return cls.from_checkpoint(path, tokenizer, pg_tokenizer, device=device)
 
     @classmethod
     def from_checkpoint(
@@ -300,7 +336,7 @@ class Pipeline:
             cols=slice(left // side, (left + in_w) // side),
         )
         order = "spiral" if direction == "all" else DIRECTION_ORDERS[direction]
-        plan = make_plan(grid, self.model.extent, order, given)
+        plan = self._plan(grid, order, given)
         texts = self._texts(texts, len(batch), task="outpainting")
         pixels = self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts))
         self.last_given_region = (top, left, in_h, in_w)
@@ -327,9 +363,7 @@ class Pipeline:
         self._warn_if_no_time(frames)
         tokens = torch.zeros(len(batch), frames, h // DOWNSAMPLE, w // DOWNSAMPLE, dtype=torch.long)
         tokens[:, 0] = self.tokenizer.encode(batch).cpu()
-        plan = make_plan(
-            grid, self.model.extent, _auto_order(grid), grid.region(frames=slice(0, 1))
-        )
+        plan = self._plan(grid, None, grid.region(frames=slice(0, 1)))
         texts = [""] * len(batch) if self.text_conditioned else None
         guide = torch.from_numpy(batch) if self.pg_tokenizer is not None else None
         return list(self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts), guide))
@@ -356,8 +390,12 @@ class Pipeline:
 
     # ------------------------------------------------------------ shared machinery
 
-    def _plan(self, grid: PatchGrid, order: str | None) -> Plan:
-        return make_plan(grid, self.model.extent, order or _auto_order(grid))
+    def _plan(self, grid: PatchGrid, order: str | None, given: Sequence[int] = ()) -> Plan:
+        with warnings.catch_warnings():
+            # A canvas narrower than the extent is an ordinary request: the context is then the
+            # whole canvas, as it should be. The warning is for training plans (ablations).
+            warnings.simplefilter("ignore", ExtentWarning)
+            return make_plan(grid, self.model.extent, order or _auto_order(grid), given)
 
     def _texts(self, texts: Sequence[str] | None, batch: int | None, *, task: str):
         """Texts for ``sample``: a list of ``batch`` strings, or None for a model without text."""

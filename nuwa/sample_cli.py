@@ -16,7 +16,6 @@ Bad input ends with one line on stderr and exit code 2, never a traceback; warni
 from __future__ import annotations
 
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +24,13 @@ import numpy as np
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
-from nuwa.checkpoint import CheckpointError
-from nuwa.pipeline import Pipeline, outpaint_amount
+from nuwa.data.records import DataError, load_image
+from nuwa.device import resolve_device
+from nuwa.errors import UserError, run_reporting
+from nuwa.outpainting import GROWTH as OUTPAINT_GROWTH
+from nuwa.overrides import run_hydra
+from nuwa.pipeline import Pipeline, SamplerOptions, outpaint_amount
 from nuwa.sampling import PAPER_TOP_K_FRACTION
 from nuwa.writers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, numbered, write_output
 
@@ -57,10 +58,12 @@ class SampleConfig:
             the generated part over 16 px); false returns the raw decode of the whole canvas.
         n: samples, generated as one batch; outputs are numbered when n > 1.
         out: output file: .png or .gif for images, .mp4 or .gif for videos.
+        overwrite: replace existing output files (the input image never).
         seed, top_k, top_k_fraction, top_p, temperature, cfg_scale: sampler options (see
             Pipeline); by default top-k keeps the paper's fraction of the codebook.
-        checkpoint, tokenizer_checkpoint, pg_tokenizer_checkpoint: model files (default: the
-            bundled model).
+        checkpoint, tokenizer_checkpoint, pg_tokenizer_checkpoint: the model (default: the
+            bundled one): a folder with model.safetensors and tokenizer.safetensors, or a
+            model file and its tokenizer file.
         device: torch device, e.g. cpu or cuda.
         threads: CPU threads for torch (default: torch's choice). Sampling runs thousands of
             small kernels; on a busy CPU, 1 thread can be many times faster than several.
@@ -77,6 +80,7 @@ class SampleConfig:
     direction: str = "right"
     amount: int | None = None
     keep_input: bool = True
+    overwrite: bool = False
     n: int = 1
     out: str | None = None
     seed: int = 0
@@ -99,23 +103,21 @@ ConfigStore.instance().store(name="sample_schema", node=SampleConfig)
 def run(cfg: SampleConfig) -> list[Path]:
     """Generate what ``cfg`` asks for and write it; returns the written paths.
 
-    Raises ValueError / CheckpointError / OSError with a one-line message on bad input.
+    Every option, the input image and the output paths are checked before the model loads; a
+    bad one raises a one-line ``UserError`` (or ``ValueError`` from the pipeline's own checks).
     """
-    if cfg.task not in TASKS:
-        raise ValueError(f"unknown task {cfg.task!r}; choose from {', '.join(TASKS)}")
-    if cfg.n < 1:
-        raise ValueError(f"n must be >= 1, got {cfg.n}")
+    paths, image = _check(cfg)
     if cfg.threads is not None:
-        if cfg.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {cfg.threads}")
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out or f"outputs/{cfg.task}{'.mp4' if cfg.task in VIDEO_TASKS else '.png'}")
-    allowed = VIDEO_SUFFIXES if cfg.task in VIDEO_TASKS else IMAGE_SUFFIXES
-    if out.suffix.lower() not in allowed:
-        raise ValueError(f"out={out}: task {cfg.task} writes {' or '.join(allowed)} files")
-    pipe = _load(cfg)
-    outputs = _generate(pipe, cfg)
-    paths = [numbered(out, i, len(outputs)) for i in range(len(outputs))]
+    pipe = Pipeline.load(
+        cfg.checkpoint or "bundled",
+        cfg.tokenizer_checkpoint,
+        cfg.pg_tokenizer_checkpoint,
+        device=cfg.device,
+        video=cfg.task in VIDEO_TASKS,
+    )
+    outputs = _generate(pipe, cfg, image)
+    paths = paths if len(outputs) == len(paths) else paths[: len(outputs)]
     for path, array in zip(paths, outputs, strict=True):
         write_output(path, array, fps=cfg.fps)
     stats = pipe.last_stats
@@ -129,26 +131,63 @@ def run(cfg: SampleConfig) -> list[Path]:
     return paths
 
 
-def _load(cfg: SampleConfig) -> Pipeline:
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={cfg.device} but torch sees no CUDA GPU; use device=cpu")
-    if cfg.checkpoint is None and cfg.tokenizer_checkpoint is None:
-        if cfg.pg_tokenizer_checkpoint is not None:
-            raise ValueError(
-                "pg_tokenizer_checkpoint= needs checkpoint= and tokenizer_checkpoint= as well"
-            )
-        return Pipeline.from_bundled(device=cfg.device, video=cfg.task in VIDEO_TASKS)
-    if cfg.checkpoint is None or cfg.tokenizer_checkpoint is None:
-        raise ValueError(
-            "checkpoint= and tokenizer_checkpoint= go together: pass both (or neither)"
+def _check(cfg: SampleConfig) -> tuple[list[Path], np.ndarray | None]:
+    """The output paths and the input image (or None), once every option is valid."""
+    if cfg.task not in TASKS:
+        raise UserError(f"unknown task {cfg.task!r}; choose from {', '.join(TASKS)}")
+    for name in ("n", "threads", "width", "height", "frames", "fps", "amount"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be a positive number, got {name}={value}")
+    if cfg.task in ("t2i", "t2v") and not cfg.text:
+        raise UserError(f"task={cfg.task} needs text=...")
+    if cfg.task == "unconditional" and cfg.text:
+        raise UserError("task=unconditional takes no text; use task=t2i")
+    if cfg.task == "outpaint" and cfg.direction not in tuple(OUTPAINT_GROWTH):
+        raise UserError(
+            f"direction={cfg.direction} is not one of {', '.join(tuple(OUTPAINT_GROWTH))}"
         )
-    return Pipeline.from_checkpoint(
-        cfg.checkpoint, cfg.tokenizer_checkpoint, cfg.pg_tokenizer_checkpoint, device=cfg.device
-    )
+    if cfg.task == "animate" and (cfg.width or cfg.height):
+        raise UserError("task=animate takes its size from the input image; drop width/height")
+    if cfg.task == "outpaint" and cfg.amount is None and not (cfg.width and cfg.height):
+        raise UserError("task=outpaint needs amount=PX, or width= and height= of the canvas")
+    if cfg.task == "outpaint" and cfg.amount is not None and (cfg.width or cfg.height):
+        raise UserError("task=outpaint takes amount= or width=/height=, not both")
+    if cfg.pg_tokenizer_checkpoint and not cfg.checkpoint:
+        raise UserError("pg_tokenizer_checkpoint= needs checkpoint= as well")
+    if cfg.tokenizer_checkpoint and not cfg.checkpoint:
+        raise UserError("tokenizer_checkpoint= needs checkpoint= (a model file or a folder)")
+    try:
+        SamplerOptions(**_sampler_options(cfg))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    resolve_device(cfg.device)
+    out = Path(cfg.out or f"outputs/{cfg.task}{'.mp4' if cfg.task in VIDEO_TASKS else '.png'}")
+    allowed = VIDEO_SUFFIXES if cfg.task in VIDEO_TASKS else IMAGE_SUFFIXES
+    if out.suffix.lower() not in allowed:
+        raise UserError(f"out={out}: task {cfg.task} writes {' or '.join(allowed)} files")
+    paths = [numbered(out, i, cfg.n) for i in range(cfg.n)]
+    image = None
+    if cfg.task in ("outpaint", "animate"):
+        if not cfg.input:
+            raise UserError(f"task={cfg.task} needs input=IMAGE")
+        try:
+            image = load_image(cfg.input, None)
+        except DataError as err:
+            raise UserError(f"cannot read input image {err}") from None
+        for path in paths:
+            if path.resolve() == Path(cfg.input).resolve():
+                raise UserError(f"out={path} is the input image; write the result elsewhere")
+    existing = [str(path) for path in paths if path.exists()]
+    if existing and not cfg.overwrite:
+        raise UserError(
+            f"{existing[0]} exists; choose another out= or pass overwrite=true to replace it"
+        )
+    return paths, image
 
 
-def _generate(pipe: Pipeline, cfg: SampleConfig) -> list[np.ndarray]:
-    opts = dict(
+def _sampler_options(cfg: SampleConfig) -> dict:
+    return dict(
         seed=cfg.seed,
         top_k=cfg.top_k,
         top_k_fraction=cfg.top_k_fraction,
@@ -157,31 +196,24 @@ def _generate(pipe: Pipeline, cfg: SampleConfig) -> list[np.ndarray]:
         cfg_scale=cfg.cfg_scale,
         progress=cfg.progress,
     )
+
+
+def _generate(pipe: Pipeline, cfg: SampleConfig, image: np.ndarray | None) -> list[np.ndarray]:
+    opts = _sampler_options(cfg)
     default_side = 4 * pipe.patch_px  # paper: 1024 px = 4 patches of 256 px
     width, height = cfg.width or default_side, cfg.height or default_side
-    if cfg.task in ("t2i", "t2v") and not cfg.text:
-        raise ValueError(f"task={cfg.task} needs text=...")
     texts = [cfg.text] * cfg.n if cfg.text else None
     if cfg.task == "unconditional":
-        if cfg.text:
-            raise ValueError("task=unconditional takes no text; use task=t2i")
         return pipe.unconditional(cfg.n, width, height, **opts)
     if cfg.task == "t2i":
         return pipe.text_to_image(texts, width, height, **opts)
     if cfg.task == "t2v":
         return pipe.text_to_video(texts, cfg.frames, width, height, **opts)
-    image = _read_image(cfg.input, cfg.task)
     if cfg.task == "animate":
-        if cfg.width or cfg.height:
-            raise ValueError("task=animate takes its size from the input image; drop width/height")
         return pipe.animate([image] * cfg.n, cfg.frames, **opts)
     amount = cfg.amount
     if amount is None:
-        if not (cfg.width and cfg.height):
-            raise ValueError("task=outpaint needs amount=PX, or width= and height= of the canvas")
         amount = outpaint_amount(cfg.direction, *image.shape[:2], cfg.height, cfg.width)
-    elif cfg.width or cfg.height:
-        raise ValueError("task=outpaint takes amount= or width=/height=, not both")
     images = [image] * cfg.n
     return pipe.outpaint(
         images,
@@ -193,38 +225,20 @@ def _generate(pipe: Pipeline, cfg: SampleConfig) -> list[np.ndarray]:
     )
 
 
-def _read_image(path: str | None, task: str) -> np.ndarray:
-    """An image file -> uint8 ``[H, W, 3]`` (grey / RGBA / palette converted to RGB)."""
-    if not path:
-        raise ValueError(f"task={task} needs input=IMAGE")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as err:
-        reason = getattr(err, "strerror", None) or err
-        raise ValueError(f"cannot read input image {path}: {reason}") from err
-
-
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="sample")
-def main(dict_cfg: DictConfig) -> None:
+def _hydra_main(dict_cfg: DictConfig) -> None:
     cfg: SampleConfig = OmegaConf.to_object(dict_cfg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")  # each distinct warning once
-        warnings.showwarning = _one_line_warning
-        try:
-            run(cfg)
-        except (ValueError, CheckpointError, OSError, ImportError) as err:
-            message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-            print(f"nuwa-sample: error: {message}", file=sys.stderr)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            print("nuwa-sample: interrupted", file=sys.stderr)
-            sys.exit(130)
+
+    def work() -> int:
+        run(cfg)
+        return 0
+
+    sys.exit(run_reporting("nuwa-sample", work, errors=(ValueError, ImportError)))
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    first = str(message).strip().splitlines()[0]
-    tqdm.write(f"nuwa-sample: warning: {first}", file=sys.stderr)  # above any progress bar
+def main() -> None:
+    """Entry point of the ``nuwa-sample`` console script."""
+    run_hydra("nuwa-sample", _hydra_main)
 
 
 if __name__ == "__main__":

@@ -156,9 +156,9 @@ def test_grayscale_and_rgba_are_converted_and_said_once(tmp_path: Path, capsys) 
     gray.save(folder / "0000003.png")
     Image.fromarray(render_landscape(4, 64, 64).image).convert("RGBA").save(folder / "0000004.png")
     code, out, err = _run(capsys, "check", folder, "--size", "32")
-    notes = [line for line in err.splitlines() if line.startswith("nuwa-data: note:")]
+    notes = [line for line in err.splitlines() if line.startswith("nuwa-data: warning:")]
     assert code == 0 and "4 records OK" in out
-    assert len(notes) == 2 and "converted L image to RGB" in notes[0] and "RGBA" in notes[1]
+    assert len(notes) == 2 and "converted L image to 8-bit RGB" in notes[0] and "RGBA" in notes[1]
     assert all(r.image.shape == (32, 32, 3) for r in load_records(folder, size=32))
 
 

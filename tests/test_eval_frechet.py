@@ -122,6 +122,27 @@ def test_bad_statistics_inputs_are_clear_errors() -> None:
         FeatureStats.from_features(pool3_like(7, 3, 8, 0.3)).cov()
 
 
+def test_matrices_that_are_not_covariances_are_refused_not_scored() -> None:
+    zero = np.zeros(3)
+    negative = np.diag([1.0, 1.0, -5.0])  # once scored -4.0
+    asymmetric = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # once 1.17
+    with pytest.raises(EvaluationError, match="sigma1 is not positive semi-definite"):
+        frechet_distance(zero, negative, zero, np.eye(3))
+    with pytest.raises(EvaluationError, match="sigma2 is not positive semi-definite"):
+        frechet_distance(zero, np.eye(3), zero, negative)
+    with pytest.raises(EvaluationError, match="sigma1 is not symmetric"):
+        frechet_distance(zero, asymmetric, zero, np.eye(3))
+    # a singular covariance (fewer samples than dimensions) is a covariance: it is scored
+    rows = np.random.default_rng(0).normal(size=(5, 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewSamplesWarning)
+        stats = FeatureStats.from_features(rows)
+        sigma = stats.cov()
+    assert frechet_distance(stats.mean(), sigma, stats.mean() + 1.0, sigma) == pytest.approx(
+        64.0, rel=1e-6
+    )
+
+
 def test_mu_sigma_npz_is_read_by_cleanfid(tmp_path) -> None:
     from cleanfid.fid import frechet_distance as cleanfid_frechet
 

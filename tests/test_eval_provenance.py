@@ -102,7 +102,7 @@ def test_cli_weights_list_and_fetch_errors(weights_dir, monkeypatch, capsys) -> 
     assert "inception-2015-12-05.pt  [missing]" in listed and "f58cb9b6ec32" in listed
     assert main(["weights", "fetch", "nope.pt"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown weights file" in err
+    assert err.count("\n") == 1 and "unknown weights 'nope.pt'" in err
 
     def offline(url, timeout):
         raise urllib.error.URLError("no network")

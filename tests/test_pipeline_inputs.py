@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import warnings
 
@@ -10,6 +12,7 @@ import pytest
 import test_pipeline_tasks as shared
 import torch
 
+from benchmarks.generate import checkpoint_digest
 from nuwa.bundle import BundleMissingError, TokenizerMismatchWarning, model_name
 from nuwa.checkpoint import CheckpointError
 from nuwa.io import sha256_file
@@ -33,7 +36,11 @@ def test_checkpoint_identity_and_hashes(files):
         "model": digest,
         "tokenizer": sha256_file(files["tokenizer"]),
     }
-    assert pipe.model_id == f"nuwa-tiny@{digest[:8]}" and pipe.patch_px == 64
+    # one id for a model's files, wherever it is printed: over every file, not the model alone
+    files_json = json.dumps(pipe.checkpoint_sha256, sort_keys=True, separators=(",", ":"))
+    combined = hashlib.sha256(files_json.encode()).hexdigest()
+    assert pipe.model_id == f"nuwa-tiny@{combined[:8]}" and pipe.patch_px == 64
+    assert checkpoint_digest(pipe) == combined
 
 
 def test_checkpoints_that_do_not_belong_together_are_refused(files, tmp_path):

@@ -333,8 +333,9 @@ def test_streaming_canvas_decodes_a_guided_frame_only_after_the_previous_frame(p
 # ---------------------------------------------------------------- warnings on odd requests
 
 
-def test_extent_larger_than_the_grid_and_image_models_on_video_warn(pipes):
-    with pytest.warns(ExtentWarning, match="reaches past the 1x1x1 patch grid"):
+def test_image_models_on_video_warn_and_a_canvas_smaller_than_the_extent_does_not(pipes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtentWarning)  # the context is the whole 1x1 canvas
         pipes["plain"].unconditional(1, 64, 64, progress=False)
     with pytest.warns(UserWarning, match="temporal extent 0"):
         pipes["plain"].animate([image(64, 64)], frames=2, progress=False)

@@ -63,7 +63,9 @@ def test_outpainting_inputs(cli, picture, tmp_path):
     )
     assert_one_line_error(cli(*outpaint), "needs amount=PX, or width= and height=")
     assert_one_line_error(cli(*outpaint, "amount=50"), "amount_px=50 is not a positive multiple")
-    assert_one_line_error(cli(*outpaint, "direction=diagonal", "amount=64"), "unknown direction")
+    assert_one_line_error(
+        cli(*outpaint, "direction=diagonal", "amount=64"), "direction=diagonal is not one of"
+    )
     odd = tmp_path / "odd.png"
     Image.fromarray(image(100, 128)).save(odd)
     assert_one_line_error(
@@ -72,7 +74,7 @@ def test_outpainting_inputs(cli, picture, tmp_path):
     assert_one_line_error(
         cli("task=outpaint", f"input={tmp_path / 'missing.png'}", "amount=64"),
         "cannot read input image",
-        "No such file",
+        "file not found",
     )
     garbage = tmp_path / "garbage.png"
     garbage.write_bytes(b"not an image at all")
@@ -88,7 +90,7 @@ def test_checkpoints_that_do_not_fit(cli, files, tmp_path, monkeypatch):
     assert_one_line_error(cli("task=unconditional", model="wrong_codebook"), "predicts 32 codes")
     assert_one_line_error(
         cli("task=unconditional", f"checkpoint={files['plain']}", model=None),
-        "checkpoint= and tokenizer_checkpoint= go together",
+        "is a model file; name its tokenizer file too, or give the folder",
     )
     assert_one_line_error(
         cli(
@@ -111,8 +113,8 @@ def test_odd_requests_warn_in_one_line(cli):
         warnings
     )
     assert all(line.startswith("nuwa-sample: warning: ") for line in warnings)
-    code, _, stderr = cli("task=unconditional", "width=64", "height=64")
-    assert code == 0 and "warning: extent (e_h=1, e_w=1, e_f=0) reaches past" in stderr
+    code, _, stderr = cli("task=unconditional", "width=64", "height=64", "overwrite=true")
+    assert code == 0 and "extent" not in stderr  # a canvas smaller than the extent is ordinary
 
 
 @pytest.mark.slow  # a fresh interpreter imports torch, open_clip and hydra: 5-12 s here
@@ -124,6 +126,7 @@ def test_the_console_script_exits_2_without_a_traceback(tmp_path):
     result = subprocess.run(
         [
             str(script),
+            "task=unconditional",
             f"checkpoint={tmp_path / 'm.safetensors'}",
             f"tokenizer_checkpoint={tmp_path / 't'}",
         ],

@@ -141,12 +141,13 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         ([*TINY, "tokenizer.optim.train=encoder"], "expected one of"),
     ],
 )
-def test_cli_errors_exit_with_one_line(tmp_path, monkeypatch, overrides, message):
+def test_cli_errors_exit_with_one_line(tmp_path, monkeypatch, capsys, overrides, message):
     monkeypatch.setattr(sys, "argv", ["nuwa-train", *overrides, f"run_dir={tmp_path}"])
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
-    assert str(exit_info.value).startswith("nuwa-train: error: ")
-    assert message in str(exit_info.value) and "\n" not in str(exit_info.value)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("nuwa-train: error: ")
+    assert message in err and err.count("\n") == 1
 
 
 def test_pg_stage_trains_the_guide_and_reports_flicker(tmp_path):

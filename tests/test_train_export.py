@@ -11,7 +11,7 @@ from PIL import Image
 from test_model_exactness import one_thread  # noqa: F401 (autouse: 1 thread on a shared CPU)
 from test_train_transformer import config, shards  # noqa: F401 (session fixture)
 
-from nuwa.bundle import BundleMissingError, bundle_files, read_sha256sums
+from nuwa.bundle import BundleMissingError, bundle_files, files_digest, read_sha256sums
 from nuwa.data.shards import run_tokenize
 from nuwa.model.checkpoint import load_model
 from nuwa.pipeline import Pipeline
@@ -49,7 +49,8 @@ def test_export_writes_a_bundle_that_loads_and_reproduces_the_run(phases, shards
         "metrics.json",
     }  # fmt: skip
     pipe = Pipeline.from_bundled(directory=out)
-    assert pipe.model_id == f"toy@{digests['model'][:8]}"
+    assert pipe.model_id == f"toy@{files_digest(pipe.checkpoint_sha256)[:8]}"
+    assert pipe.checkpoint_sha256["model"] == digests["model"]
     stored = pipe.model.state_dict()
     for key, value in load_model(run / "model.safetensors").state_dict().items():
         torch.testing.assert_close(stored[key], value.half().float())  # float16 storage only

@@ -14,7 +14,7 @@ so every width times at least ``--min-patches`` patches), the most keys any quer
 the pool occupancy (both counted, not timed), the K/V cache bytes (pool + attention windows) and
 the peak memory. Weights are random: cost does not depend on them.
 
-Goals (issue 8): NCP ms/patch at the widest canvas within 1.15x of the narrowest, and peak memory
+Goals: NCP ms/patch at the widest canvas within 1.15x of the narrowest, and peak memory
 within 1.1x. The full-context columns show the growth that the NCP avoids.
 """
 

@@ -1,4 +1,4 @@
-"""`nuwa-eval perf [--quick]`: run every perf script, then print issue 8's goals against results.
+"""`nuwa-eval perf [--quick]`: run every perf script, then print the goals against the results.
 
 Each script runs in its own subprocess (its own peak memory and thread pool; one failing does not
 stop the others), writes its JSON (and PNG) into ``--out-dir`` and prints its own table. The runner
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         if code != 0:
             print(f"nuwa-eval perf: {name} failed with exit code {code}", file=sys.stderr)
     rows = goals(out_dir, args.preset)
-    print("\n=== goals (issue 8) ===")
+    print("\n=== performance goals ===")
     for row in rows:
         mark = {True: "met", False: "NOT met", None: "n/a"}[row["met"]]
         value = "-" if row["value"] is None else f"{row['value']:.2f}"

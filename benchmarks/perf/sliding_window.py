@@ -16,7 +16,7 @@ A sliding-window token costs the same wherever it is (always one full window), s
 time is the mean time per token over ``--tokens`` generated tokens times ``P * P``. The NCP
 per-patch time is measured on steady-state patches (full context), as in sampling_throughput.
 ``speedup`` = sliding-window time per patch / NCP time per patch, process CPU time on CPU and
-wall time on CUDA. Goals (issue 8): >= 50x at batch 8 and >= 100x at batch 32.
+wall time on CUDA. Goals: >= 50x at batch 8 and >= 100x at batch 32.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from nuwa.errors import UserError
 from nuwa.sampling import PAPER_TOP_K_FRACTION
 
 TASK_DIR = Path(__file__).resolve().parent
@@ -29,7 +30,7 @@ DIRECTIONS = ("up", "down", "left", "right")
 PROFILES = ("real", "procedural")
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """An unknown task, a bad task file or a bad override; the message is one line."""
 
 

@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -27,8 +26,9 @@ from nuwa.data import splits
 from nuwa.data.contact_sheet import write_contact_sheet
 from nuwa.data.landscapes import DATASET_NAME, caption_for, render_landscape, sample_scene
 from nuwa.data.loaders import SOURCES_HELP, load_records
-from nuwa.data.records import DataError, ImageModeWarning
+from nuwa.data.records import DataError
 from nuwa.data.shards import add_tokenize_arguments, run_tokenize
+from nuwa.errors import run_reporting
 from nuwa.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 # ---------------------------------------------------------------- synth
@@ -49,8 +49,17 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contact-sheet", type=Path, help="also write a contact sheet PNG")
 
 
+MAX_SYNTH_PIXELS = 16384 * 16384  # a canvas renders in float32 with a few full-size layers
+
+
 def run_synth(args: argparse.Namespace) -> int:
     """Write each item atomically and skip items already complete, so a killed run resumes."""
+    if args.width * args.height > MAX_SYNTH_PIXELS:
+        raise DataError(
+            f"--width {args.width} --height {args.height} is {args.width * args.height:,} px, "
+            f"more than the {MAX_SYNTH_PIXELS:,} px (16384 x 16384) one item may have; "
+            "ask for a smaller size"
+        )
     if args.kind == "video" and args.video_format == "mp4" and (args.width % 2 or args.height % 2):
         raise DataError(
             f"MP4 (H.264) needs even --width/--height, got {args.width}x{args.height}; "
@@ -295,28 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; exit code 0 ok, 1 a check failed, 2 bad input or usage."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", ImageModeWarning)
-        warnings.showwarning = _one_line_warning
-        try:
-            return args.run(args)
-        except DataError as err:
-            print(f"nuwa-data: error: {err}", file=sys.stderr)
-        except OSError as err:  # e.g. permission denied, disk full
-            where = f"{err.filename}: " if getattr(err, "filename", None) else ""
-            print(
-                f"nuwa-data: error: {where}{getattr(err, 'strerror', None) or err}", file=sys.stderr
-            )
-        except KeyboardInterrupt:
-            print(
-                "nuwa-data: interrupted; finished files are kept, rerun to resume", file=sys.stderr
-            )
-            return 130
-    return 2
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    tqdm.write(f"nuwa-data: note: {message}", file=sys.stderr)  # on its own line, above any bar
+    return run_reporting("nuwa-data", lambda: args.run(args))
 
 
 def _positive(text: str) -> int:

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from nuwa.errors import UserError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Bad input data. The message is one line naming the file and the fix; CLIs print only it."""
 
 
@@ -43,30 +45,41 @@ _announced_modes: set[str] = set()
 def decode_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Fully decode an image file (or its bytes) into RGB; `name` is used in error messages.
 
-    Corrupt or truncated files raise DataError. A non-RGB image is converted (alpha dropped),
-    with one ImageModeWarning per mode per process.
+    Corrupt or truncated files raise DataError. A non-RGB image is converted (16-bit samples
+    scaled to 8 bits, alpha dropped), with one ImageModeWarning per mode per process.
     """
     name = name or str(source)
     try:
         image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
         image.load()  # decode now: a truncated file fails here, not halfway through a metric
     except FileNotFoundError:
-        raise DataError(f"{name}: file not found; restore it or remove it from the list") from None
+        raise DataError(f"{name}: file not found; check the path, or restore the file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(
             f"{name}: corrupt or truncated image ({err}); re-extract or re-download this file"
         ) from None
+    mode = image.mode
+    if mode.startswith("I"):  # 16-bit greyscale ("I;16", "I"): PIL's convert clips it at 255
+        image = Image.fromarray(_to_8_bit(np.asarray(image)), mode="L")
+    elif mode == "F":
+        raise DataError(f"{name}: a floating-point image; save it as 8- or 16-bit PNG or JPEG")
     if image.mode != "RGB":
-        if image.mode not in _announced_modes and image.mode != "P":
-            _announced_modes.add(image.mode)
+        if mode not in _announced_modes and mode != "P":
+            _announced_modes.add(mode)
+            dropped = " (alpha dropped)" if "A" in mode else ""
             warnings.warn(
-                f"{name}: converted {image.mode} image to RGB (alpha dropped); other "
-                f"{image.mode} images are converted without further notice",
+                f"{name}: converted {mode} image to 8-bit RGB{dropped}; other {mode} images are "
+                "converted without further notice",
                 ImageModeWarning,
                 stacklevel=2,
             )
         image = image.convert("RGB")
     return image
+
+
+def _to_8_bit(values: np.ndarray) -> np.ndarray:
+    """16-bit samples (0..65535) to 8-bit (0..255), rounding to the nearest level."""
+    return np.clip(np.rint(values.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
 
 
 def preprocess(image: Image.Image, size: int | None, name: str) -> np.ndarray:

@@ -192,11 +192,33 @@ class TokenShards:
         index_path = self.path / INDEX
         if not index_path.is_file():
             raise DataError(f"{self.path}: no {INDEX}; make shards with `nuwa-data tokenize`")
-        self.index = json.loads(index_path.read_text(encoding="utf-8"))
-        self.items: list[dict[str, Any]] = self.index["items"]
-        self._shards = [
-            np.memmap(self.path / s["file"], dtype="<u2", mode="r") for s in self.index["shards"]
-        ]
+        try:
+            self.index = json.loads(index_path.read_text(encoding="utf-8"))
+            self.items: list[dict[str, Any]] = self.index["items"]
+            files = [self.path / shard["file"] for shard in self.index["shards"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise DataError(
+                f"{index_path} is not a shard index ({err}); make the shards again with "
+                "`nuwa-data tokenize`"
+            ) from None
+        self._shards = [self._open(file) for file in files]
+        for number, item in enumerate(self.items):
+            end = item["offset"] + int(np.prod(item["shape"]))
+            if not 0 <= item["shard"] < len(files) or end > len(self._shards[item["shard"]]):
+                raise DataError(
+                    f"{files[min(item['shard'], len(files) - 1)]} is shorter than {INDEX} says "
+                    f"(item {number} ends at token {end}): the file is truncated; make the "
+                    "shards again with `nuwa-data tokenize`"
+                )
+
+    def _open(self, file: Path) -> np.memmap | np.ndarray:
+        if not file.is_file():
+            raise DataError(f"{file} is listed in {INDEX} but missing; tokenize again")
+        if file.stat().st_size % 2:
+            raise DataError(f"{file} has an odd number of bytes: it is truncated; tokenize again")
+        if file.stat().st_size == 0:
+            return np.zeros(0, dtype="<u2")  # np.memmap cannot map an empty file
+        return np.memmap(file, dtype="<u2", mode="r")
 
     @property
     def codebook_size(self) -> int:

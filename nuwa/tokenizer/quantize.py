@@ -6,8 +6,8 @@ sync) with the commitment beta on the encoder term, straight-through gradients (
 estimator, no rotation trick), and dead-code restart from the current batch. Two traps of the
 library are handled here: its ``accept_image_fmap`` path breaks ``get_output_from_indices`` when
 ``codebook_dim != dim`` (checked with 1.32.0), so we flatten to [B, N, D] ourselves; and its
-distributed codebook sync must see the same collective calls on every rank (issue #105), which
-holds because every rank quantises every step.
+distributed codebook sync must see the same collective calls on every rank (its GitHub issue
+105), which holds because every rank quantises every step.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from nuwa.checkpoint import CheckpointError
+from nuwa.errors import UserError, run_reporting
+from nuwa.overrides import run_hydra
 from nuwa.train.config import register_configs
 from nuwa.train.distributed import teardown_distributed
 
@@ -32,15 +33,25 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # shipped in 
 
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
-    if cfg.stage not in STAGES:
-        sys.exit(f"nuwa-train: error: unknown stage {cfg.stage!r}; choose from {sorted(STAGES)}")
-    module, function = STAGES[cfg.stage].split(":")
+def _hydra_main(cfg: DictConfig) -> None:
     finished = False
-    try:
+
+    def work() -> int:
+        nonlocal finished
+        if cfg.stage not in STAGES:
+            raise UserError(f"unknown stage {cfg.stage!r}; choose from {sorted(STAGES)}")
+        module, function = STAGES[cfg.stage].split(":")
         getattr(importlib.import_module(module), function)(cfg)
         finished = True
-    except (CheckpointError, ValueError, FileNotFoundError) as err:
-        sys.exit(f"nuwa-train: error: {err}")
+        return 0
+
+    try:
+        status = run_reporting("nuwa-train", work, errors=(ValueError,))
     finally:
         teardown_distributed(wait=finished)
+    sys.exit(status)
+
+
+def main() -> None:
+    """Entry point of the ``nuwa-train`` console script."""
+    run_hydra("nuwa-train", _hydra_main)

@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from nuwa.adc import make_plan
-from nuwa.bundle import tokenizer_identity
+from nuwa.bundle import BUNDLE_FILES, read_sha256sums, tokenizer_identity
 from nuwa.checkpoint import CheckpointError, read_metadata
 from nuwa.data import DATASET_NAME, render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
@@ -306,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(p.stat().st_size for p in args.out.iterdir())
     names = ", ".join(sorted(p.name for p in args.out.iterdir()))
     print(f"wrote {args.out} ({total / 1e6:.1f} MB): {names}")
+    sums = read_sha256sums(args.out / "SHA256SUMS")
+    pinned = [f'    "{name}": "{sums[name]}",' for name in BUNDLE_FILES.values() if name in sums]
+    print(
+        "to ship it as nuwa/bundled, pin these in nuwa/bundle.py PINNED_SHA256:", *pinned, sep="\n"
+    )
     return 0
 
 

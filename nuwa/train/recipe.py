@@ -134,6 +134,24 @@ def resolve(model: DictConfig | dict, ablation: DictConfig | dict) -> tuple[Reci
         raise ValueError(f"model.orders must be a non-empty subset of {ORDERS}, got {unknown}")
     if len(recipe.canvas) != 2 or min(recipe.canvas) < 1 or recipe.frames < 1:
         raise ValueError(f"model.canvas must be [rows, cols] >= 1, got {recipe.canvas}")
+    for name in ("batch_size", "batches", "log_every", "ckpt_every"):
+        if getattr(recipe, name) < 1:
+            raise ValueError(f"model.{name} must be >= 1, got {getattr(recipe, name)}")
+    for name in ("sample_every", "sample_count"):
+        if getattr(recipe, name) < 0:
+            raise ValueError(f"model.{name} must be >= 0, got {getattr(recipe, name)}")
+    if recipe.epochs is not None and recipe.epochs <= 0:
+        raise ValueError(f"model.epochs must be > 0 (or null), got {recipe.epochs}")
+    if recipe.lr <= 0 or recipe.grad_clip <= 0 or recipe.weight_decay < 0:
+        raise ValueError(
+            f"model.lr and model.grad_clip must be > 0 and model.weight_decay >= 0, got "
+            f"{recipe.lr}, {recipe.grad_clip}, {recipe.weight_decay}"
+        )
+    for name in ("warmup", "ema_decay", "caption_dropout", "label_smoothing"):
+        if not 0 <= getattr(recipe, name) < 1:
+            raise ValueError(f"model.{name} must be in [0, 1), got {getattr(recipe, name)}")
+    if len(recipe.betas) != 2 or not all(0 <= beta < 1 for beta in recipe.betas):
+        raise ValueError(f"model.betas must be two numbers in [0, 1), got {recipe.betas}")
     try:
         cfg = preset(recipe.preset, **recipe.arch)
     except TypeError as err:

@@ -1,0 +1,30 @@
+"""Turn a user's device string into a torch device, or say in one line why it cannot be used."""
+
+from __future__ import annotations
+
+import torch
+
+from nuwa.errors import UserError
+
+
+class DeviceError(UserError, ValueError):
+    """The requested device does not exist on this machine or is not a device name."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` ... as a device this machine has."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"{device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(f"device {device} asked for, but torch sees no CUDA GPU; use cpu")
+        if resolved.index is not None and resolved.index >= count:
+            raise DeviceError(
+                f"device {device} asked for, but this machine has {count} CUDA GPU(s)"
+            )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {device} asked for, but torch sees no Apple GPU (MPS); use cpu")
+    return resolved
