@@ -24,7 +24,8 @@ class Subcommand(NamedTuple):
 _TASKS = "benchmarks.harness"
 SUBCOMMANDS: dict[str, Subcommand] = {
     "weights": Subcommand(
-        "list, fetch or check feature-extractor weights", "evaluation.weights_cli"
+        "feature-extractor weights: list what is present and where, fetch one",
+        "evaluation.weights_cli",
     ),
     "lhqc-outpaint": Subcommand(
         "Table 3: outpaint half of each test image (Block-FID on the generated half)",

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nuwa.errors import run_reporting
 from nuwa.io import sha256_file
 
 from .paper import import_paper
@@ -150,12 +151,8 @@ COMMANDS = {
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the parsed subcommand; returns the exit status (errors: one line on stderr, 2)."""
-    try:
-        return COMMANDS[args.leaderboard_command](args)
-    except (LeaderboardError, OSError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+    """Run the parsed subcommand; returns the exit status (the caller reports errors)."""
+    return COMMANDS[args.leaderboard_command](args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,4 +162,5 @@ def main(argv: list[str] | None = None) -> int:
         description="The versioned NUWA-Infinity results table: ours beside the paper's.",
     )
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_reporting(parser.prog, lambda: run(args))

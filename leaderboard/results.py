@@ -318,9 +318,10 @@ def load_results(path: str | Path) -> Results:
     """Read and validate a results file; errors name the file."""
     try:
         results = json.loads(read_text_file(path, "a results file (JSON)", LeaderboardError))
-        return validate_results(results)
     except (OSError, json.JSONDecodeError) as err:
         raise LeaderboardError(f"{path}: cannot read results ({err})") from None
+    try:
+        return validate_results(results)
     except LeaderboardError as err:
         raise LeaderboardError(f"{path}: {err}") from None
 

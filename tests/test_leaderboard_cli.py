@@ -8,16 +8,19 @@ import sys
 
 import pytest
 
-from leaderboard.cli import add_arguments, parse_tolerances, run
+from leaderboard.cli import PROG, add_arguments, parse_tolerances, run
 from leaderboard.regress import Tolerance
 from leaderboard.results import write_results
 from leaderboard.testing import example_metric, example_results
+from nuwa.errors import run_reporting
 
 
 def cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="nuwa-eval leaderboard")
+    """``nuwa-eval leaderboard *argv`` as the console script runs it (errors reported)."""
+    parser = argparse.ArgumentParser(prog=PROG)
     add_arguments(parser)
-    return run(parser.parse_args(list(argv)))
+    args = parser.parse_args(list(argv))
+    return run_reporting(PROG, lambda: run(args))
 
 
 @pytest.fixture

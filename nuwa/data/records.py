@@ -54,6 +54,8 @@ def decode_image(source: str | os.PathLike | bytes, name: str | None = None) -> 
         image.load()  # decode now: a truncated file fails here, not halfway through a metric
     except FileNotFoundError:
         raise DataError(f"{name}: file not found; check the path, or restore the file") from None
+    except IsADirectoryError:
+        raise DataError(f"{name}: a folder, not an image file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(
             f"{name}: corrupt or truncated image ({err}); re-extract or re-download this file"
