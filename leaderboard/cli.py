@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from nuwa.errors import run_reporting
 from nuwa.io import sha256_file
 
@@ -95,16 +97,17 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(args: argparse.Namespace) -> int:
-    rows = load_table(args.table)
+def render_inputs(table: Path) -> tuple[pd.DataFrame, str]:
+    """What ``render`` draws from ``table``: the comparison frame and the provenance line."""
+    rows = load_table(table)
     validate_table(rows)
     frame = comparison_frame(rows)
-    summary = summary_line(
-        len(frame),
-        int((frame["source"] == "paper").sum()),
-        args.table.name,
-        sha256_file(args.table),
-    )
+    paper = int((frame["source"] == "paper").sum())
+    return frame, summary_line(len(frame), paper, table.name, sha256_file(table))
+
+
+def _render(args: argparse.Namespace) -> int:
+    frame, summary = render_inputs(args.table)
     for path in write_renderings(frame, args.out_dir, summary):
         print(f"wrote {path}")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import import_if_installed
 from PIL import Image
 
 from nuwa.data import splits
@@ -67,7 +68,7 @@ def test_synth_videos_as_png_frames_and_mp4(tmp_path: Path, capsys) -> None:
         capsys, *argv, "--frames", "4", "--video-format", "png", "--out", tmp_path / "png"
     )
     assert "0 rendered, 2 already complete" in stdout
-    pytest.importorskip("av", reason="PyAV (the 'video' extra) is not installed")
+    import_if_installed("av", "the 'video' extra")
     code, _, _ = _run(capsys, *argv, "--frames", "4", "--out", tmp_path / "mp4")
     assert code == 0 and (tmp_path / "mp4" / "pan_0000001.mp4").stat().st_size > 0
     code, stdout, _ = _run(capsys, *argv, "--frames", "4", "--out", tmp_path / "mp4")

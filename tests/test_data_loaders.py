@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from optional import import_if_installed
 from PIL import Image
 
 from nuwa.data import splits
@@ -92,7 +93,7 @@ def test_synth_output_is_an_imagefolder_with_captions() -> None:
 
 
 def test_parquet_rows_get_lhq_ids_by_content_hash_not_row_order(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    datasets = import_if_installed("datasets")
     lhq = tmp_path / "lhq_256"
     lhq.mkdir()
     for index in (0, 5, 30, 31):

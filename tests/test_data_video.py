@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import import_if_installed
 
 from nuwa.data.landscapes import render_layers, sample_scene
 from nuwa.data.video import render_pan_video, write_mp4
@@ -61,7 +62,7 @@ def test_clouds_drift_with_the_wind() -> None:
 
 
 def test_mp4_round_trip() -> None:
-    av = pytest.importorskip("av", reason="PyAV (the 'video' extra) is not installed")
+    av = import_if_installed("av", "the 'video' extra")
     import tempfile
     from pathlib import Path
 

@@ -57,15 +57,13 @@ def test_parity_with_cleanfid_torchmetrics_torch_fidelity(n: int, dim: int, rtol
 
     tensors = [torch.from_numpy(x) for x in (mu1, s1, mu2, s2)]
     references["torchmetrics _compute_fid (float64)"] = float(_compute_fid(*tensors))
-    try:
-        from torch_fidelity.metric_fid import fid_statistics_to_metric
-    except ImportError as error:
-        print(f"torch-fidelity leg skipped: cannot import it ({error})")
-    else:
-        stats1, stats2 = {"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}
-        references["torch-fidelity"] = fid_statistics_to_metric(stats1, stats2, False)[
-            "frechet_inception_distance"
-        ]
+    # torch-fidelity is a test dependency (the [test] extra): a failed import fails this test
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
+    stats1, stats2 = {"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}
+    references["torch-fidelity"] = fid_statistics_to_metric(stats1, stats2, False)[
+        "frechet_inception_distance"
+    ]
     for path, value in values.items():
         for name, reference in references.items():
             assert abs(value - reference) <= rtol * abs(reference), (path, name, value, reference)

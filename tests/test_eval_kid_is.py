@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optional import import_if_installed
 
 from evaluation import EvaluationError, inception_score, kernel_inception_distance
 
@@ -25,30 +26,28 @@ def test_kid_single_full_subset_matches_all_three_libraries() -> None:
     from torchmetrics.image.kid import poly_mmd
 
     references["torchmetrics"] = float(poly_mmd(torch.from_numpy(a), torch.from_numpy(b)))
-    try:
-        from torch_fidelity.metric_kid import kid_features_to_metric
-    except ImportError as error:
-        print(f"torch-fidelity leg skipped: cannot import it ({error})")
-    else:
-        out = kid_features_to_metric(
-            torch.from_numpy(a),
-            torch.from_numpy(b),
-            kid_subsets=1,
-            kid_subset_size=len(a),
-            rng_seed=2020,
-            verbose=False,
-            kid_kernel="poly",
-            kid_kernel_poly_degree=3,
-            kid_kernel_poly_gamma=None,
-            kid_kernel_poly_coef0=1,
-        )
-        references["torch-fidelity"] = out["kernel_inception_distance_mean"]
+    # torch-fidelity is a test dependency (the [test] extra): a failed import fails this test
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    out = kid_features_to_metric(
+        torch.from_numpy(a),
+        torch.from_numpy(b),
+        kid_subsets=1,
+        kid_subset_size=len(a),
+        rng_seed=2020,
+        verbose=False,
+        kid_kernel="poly",
+        kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None,
+        kid_kernel_poly_coef0=1,
+    )
+    references["torch-fidelity"] = out["kernel_inception_distance_mean"]
     for name, reference in references.items():
         assert value == pytest.approx(reference, rel=1e-10, abs=1e-14), name
 
 
 def test_kid_subsets_match_torch_fidelity_with_the_same_seed() -> None:
-    tf = pytest.importorskip("torch_fidelity.metric_kid", reason="torch-fidelity not installed")
+    tf = import_if_installed("torch_fidelity.metric_kid")
     a, b = features(2, n=90), features(3, n=80, shift=0.35)
     mean, std, _ = kernel_inception_distance(a, b, num_subsets=7, subset_size=50, seed=11)
     out = tf.kid_features_to_metric(
@@ -78,7 +77,7 @@ def test_kid_is_deterministic_and_caps_the_subset_size() -> None:
 
 
 def test_inception_score_matches_torch_fidelity() -> None:
-    tf = pytest.importorskip("torch_fidelity.metric_isc", reason="torch-fidelity not installed")
+    tf = import_if_installed("torch_fidelity.metric_isc")
     logits = np.random.default_rng(6).standard_normal((100, 1008)) * 3
     mean, std = inception_score(logits, splits=10, seed=2020)
     out = tf.isc_features_to_metric(

@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from PIL import Image
 
+from leaderboard import DEFAULT_TABLE
+from leaderboard.cli import render_inputs
+from leaderboard.page import render_html
 from leaderboard.paper import PAPER_CSV, paper_rows
 from leaderboard.render import PACKAGE_DIR, render_markdown, render_text, write_renderings
 from leaderboard.results import rows_from_results, write_results
@@ -109,10 +112,13 @@ def test_markdown_links_grid_relative_to_output(rows, tmp_path):
     assert (tmp_path / link).resolve().exists()
 
 
-def test_committed_renderings_show_the_paper_rows():
+def test_committed_renderings_show_the_paper_rows_and_match_the_table():
     markdown = (PACKAGE_DIR / "LEADERBOARD.md").read_text()
     page = (PACKAGE_DIR / "index.html").read_text()
     assert_paper_numbers_shown(markdown, page)
+    frame, summary = render_inputs(DEFAULT_TABLE)  # what `nuwa-eval leaderboard render` writes
+    assert markdown == render_markdown(frame, PACKAGE_DIR, summary), "run leaderboard render"
+    assert page == render_html(frame, PACKAGE_DIR, summary), "run leaderboard render"
 
 
 def test_intervals_are_shown_where_present(rows, tmp_path):

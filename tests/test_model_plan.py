@@ -132,3 +132,21 @@ def test_patchify_roundtrip_and_patch_access():
     layout.write_patch(canvas, grid, pid, patches[:, pid])
     assert torch.equal(layout.patchify(canvas)[:, pid], patches[:, pid])
     assert layout.pixel_box(grid, pid) == (1, 64, 128, 128, 192)
+
+
+def test_adc_emb_rows_follow_paper_fig5_and_the_plan_deltas_point_from_patch_to_context():
+    """Pins the offset -> ADC.Emb row mapping a checkpoint's tables were trained with: rows run
+    frame-major (0 = this frame), then drow = -h..h, then dcol = -w..w (Fig. 5's a..r)."""
+    extent = Extent(1, 1, 1)
+    rows = [
+        (df, dr, dc) for df in range(2) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+    ]  # a, b, ..., r
+    assert [extent.offset_index(*offset) for offset in rows] == list(range(18))
+    assert extent.centre == 4 and extent.offset_index(0, 0, -1) == 3  # left neighbour: row d
+    grid = PatchGrid(rows=2, cols=2, frames=1)
+    plan = make_plan(grid, Extent(1, 1, 0), "zeta")  # row by row: (0,0), (0,1), (1,0), (1,1)
+    last = plan.order.index(grid.patch_id(0, 1, 1))
+    by_context = dict(zip(plan.context[last], plan.deltas[last], strict=True))
+    assert by_context[grid.patch_id(0, 1, 0)] == (0, 0, -1)  # to its left: dcol = -1
+    assert by_context[grid.patch_id(0, 0, 1)] == (0, -1, 0)  # above it: drow = -1
+    assert by_context[grid.patch_id(0, 0, 0)] == (0, -1, -1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import import_if_installed
 from PIL import Image, ImageSequence
 
 from nuwa.writers import numbered, write_output
@@ -44,7 +45,7 @@ def test_gif_holds_every_frame(tmp_path):
 
 
 def test_mp4_decodes_back_with_av(tmp_path):
-    av = pytest.importorskip("av", reason="PyAV (the video extra) is not installed")
+    av = import_if_installed("av", "the 'video' extra")
     video = frames(5)
     write_output(tmp_path / "v.mp4", video, fps=8)
     with av.open(str(tmp_path / "v.mp4")) as container:

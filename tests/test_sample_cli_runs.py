@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import test_pipeline_tasks as shared
+from optional import import_if_installed
 from PIL import Image
 
 from nuwa.sample_cli import main
@@ -79,7 +80,7 @@ def test_outpainting_grows_the_input(files, tmp_path, monkeypatch, capsys, size_
 
 
 def test_animation_writes_an_mp4(files, tmp_path, monkeypatch, capsys):
-    av = pytest.importorskip("av", reason="PyAV (the video extra) is not installed")
+    av = import_if_installed("av", "the 'video' extra")
     source = tmp_path / "first.png"
     Image.fromarray(image(64, 128)).convert("L").save(source)  # grey input becomes RGB
     out = tmp_path / "a.mp4"
