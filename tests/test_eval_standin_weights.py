@@ -1,10 +1,12 @@
 """The real-weights loaders, end to end, on stand-in files laid out like the real ones: random
-tensors with the real keys and shapes (the pytorch-fid port), or TorchScript archives with the
-real call signatures (NVIDIA's Inception, StyleGAN-V's I3D). Each stand-in's SHA-256 is
+tensors with the real keys and shapes (the pytorch-fid port; OpenAI's CLIP state dict at a tiny
+width, from which open_clip infers the architecture), or TorchScript archives with the real call
+signatures (NVIDIA's Inception, StyleGAN-V's I3D). Each stand-in's SHA-256 is
 registered for the test in place of the published one, so the hash check runs as it would."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -110,3 +112,28 @@ def test_the_i3d_is_called_with_stylegan_v_keywords(stand_in):
         logits = module(clips)["logits400"]
         expected = module.scripted.head(clips.mean(dim=(2, 3, 4)) / 127.5 - 1.0)  # rescale=True
     torch.testing.assert_close(logits, expected)
+
+
+def openai_clip(path) -> dict[str, torch.Tensor]:
+    """OpenAI's CLIP state-dict layout (open_clip reads the sizes off the shapes), 14 MB."""
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    torch.manual_seed(0)
+    vision = CLIPVisionCfg(layers=1, width=64, patch_size=32, image_size=224, head_width=64)
+    text = CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=1, layers=1)
+    state = CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text, quick_gelu=True).state_dict()
+    torch.save(state, path)
+    return state
+
+
+def test_openai_clip_loads_through_open_clip_and_embeds_images_and_text(stand_in):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # open_clip tries torch.jit.load first
+        module = stand_in("clip_vit_b32.openai@1", openai_clip)
+    loaded = module.model.state_dict()
+    for key, value in module.written.items():  # open_clip keeps most OpenAI weights in float16
+        assert torch.equal(loaded[key], value) or torch.equal(loaded[key], value.half().float())
+    with torch.inference_mode():
+        image = module(torch.zeros(2, 3, 224, 224))["image_embed"]
+        text = module.embed_text(["a lake at dusk", "snowy peaks"])
+    assert image.shape == (2, 32) and text.shape == (2, 32)
