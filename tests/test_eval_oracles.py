@@ -13,6 +13,7 @@ import scipy.linalg
 from harness_fakes import TINY_IMAGE, TINY_VIDEO, register_tiny_extractors
 
 import evaluation
+from evaluation.motion_fd import MotionFD
 from evaluation.swd import sliced_wasserstein
 
 register_tiny_extractors()
@@ -154,3 +155,35 @@ def test_fvd_measures_the_first_sixteen_frames() -> None:
     last = [metric.extract([c[-16:] for c in side]) for side in (generated, real)]
     assert value == pytest.approx(frechet(*first), rel=1e-6)
     assert abs(frechet(*first) - frechet(*last)) > 1e-3
+
+
+def test_motion_fd_compares_log_frame_changes_at_each_lag() -> None:
+    rng = np.random.default_rng(5)
+
+    def pans(step: int) -> list[np.ndarray]:  # 12 clips of 16 frames panning ``step`` px/frame
+        wide = rng.integers(0, 220, (12, 4, 40, 3)).repeat(16, axis=1).repeat(16, axis=2)
+        return [
+            np.stack([w[:, step * t : step * t + 64] for t in range(16)]).astype(np.uint8)
+            for w in wide
+        ]
+
+    generated, real = pans(8), pans(2)
+    metric = MotionFD(TINY_IMAGE, progress=False)
+    metric.update(generated, real=False)
+    metric.update(real, real=True)
+    value = metric.compute().value
+    frame_features = evaluation.FID(TINY_IMAGE, progress=False)  # the same extractor, per frame
+
+    def descriptor(clip: np.ndarray) -> list[float]:
+        f = frame_features.extract(list(clip)).astype(np.float64)
+        return [
+            np.log(
+                1e-3 + np.mean([np.sqrt(np.mean((f[t + k] - f[t]) ** 2)) for t in range(16 - k)])
+            )
+            for k in (1, 2, 4, 8)
+        ]
+
+    expected = frechet(np.array([descriptor(c) for c in generated]),
+                       np.array([descriptor(c) for c in real]))  # fmt: skip
+    assert value == pytest.approx(expected, rel=1e-5)
+    assert expected > 0.1  # a fast pan does not move like a slow one
