@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +23,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from evaluation.cache import array_sha256
+from evaluation.cache import array_sha256, warn_changed
 from evaluation.metric_id import canonical_json
 from nuwa.io import atomic_write_bytes, atomic_write_json
 
 DONE = "done.json"
-
-
-class CacheChangedWarning(UserWarning):
-    """A cached item no longer matches the hash recorded when it was made; it is made again."""
 
 
 def digest(obj: Any) -> str:
@@ -113,12 +108,7 @@ class SampleStore:
             except (OSError, ValueError):
                 intact = False
             if not intact:
-                warnings.warn(
-                    f"cached sample {ref.path} is missing or changed since it was generated; "
-                    "generating its batch again",
-                    CacheChangedWarning,
-                    stacklevel=2,
-                )
+                warn_changed(f"sample {ref.path} is missing or", "generating its batch again")
                 return None
         return refs
 
@@ -157,11 +147,7 @@ class ValueCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if digest(value) != recorded:
-            warnings.warn(
-                f"cached metric value {path} changed since it was computed; computing it again",
-                CacheChangedWarning,
-                stacklevel=2,
-            )
+            warn_changed(f"metric value {path}", "computing it again")
             return None
         return value
 

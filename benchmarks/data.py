@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.cache import CacheChangedWarning, digest, list_hash, read_sample, write_sample
+from benchmarks.cache import digest, list_hash, read_sample, write_sample
 from benchmarks.config import PROCEDURAL, EvalConfig
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError, TaskSpec
-from evaluation.cache import array_sha256
+from evaluation.cache import array_sha256, warn_changed
 from evaluation.samples import VIDEO_SUFFIXES, read_video
 from nuwa.data import DATASET_NAME, ProceduralRecords, render_pan_video
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE, load_records
@@ -191,11 +190,7 @@ def _intact(manifest: Path) -> bool:
         except (OSError, ValueError):
             intact = False
         if not intact:
-            warnings.warn(
-                f"stored real item {path} is missing or changed; preparing the real set again",
-                CacheChangedWarning,
-                stacklevel=3,
-            )
+            warn_changed(f"real item {path} is missing or", "preparing the real set again")
             return False
     return True
 

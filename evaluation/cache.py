@@ -24,8 +24,14 @@ from evaluation.metric_id import MetricId
 from nuwa.io import atomic_open
 
 
-class CachedFeaturesChangedWarning(UserWarning):
-    """A cached feature array no longer matches the hash stored with it; it is extracted again."""
+class CacheChangedWarning(UserWarning):
+    """A cached item no longer matches the hash recorded when it was made; it is made again."""
+
+
+def warn_changed(what: str, redo: str) -> None:
+    """One warning for a cached item that changed on disk: ``cached <what> ...; <redo>``."""
+    warnings.warn(f"cached {what} changed since it was made; {redo}", CacheChangedWarning,
+                  stacklevel=3)  # fmt: skip
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -57,11 +63,7 @@ class FeatureCache:
             self.misses += 1
             return None
         if array_sha256(array) != recorded:
-            warnings.warn(
-                f"cached features {path} changed since they were extracted; extracting again",
-                CachedFeaturesChangedWarning,
-                stacklevel=2,
-            )
+            warn_changed(f"features {path}", "extracting them again")
             self.misses += 1
             return None
         self.hits += 1

@@ -18,9 +18,9 @@ from harness_fakes import run_fake
 from PIL import Image
 
 import nuwa.bundle
-from benchmarks.cache import CacheChangedWarning, SampleStore, ValueCache
+from benchmarks.cache import SampleStore, ValueCache
 from benchmarks.tasks import TaskError
-from evaluation.cache import CachedFeaturesChangedWarning, FeatureCache
+from evaluation.cache import CacheChangedWarning, FeatureCache
 from leaderboard import load_table
 from nuwa.bundle import PINNED_SHA256, bundle_files, read_sha256sums
 from nuwa.checkpoint import CheckpointError
@@ -42,7 +42,7 @@ def test_a_changed_sample_makes_its_batch_count_as_unfinished(tmp_path):
     refs = store.save("ab" * 32, samples, {})
     assert store.lookup("ab" * 32) == refs
     blank(refs[1].path)
-    with pytest.warns(CacheChangedWarning, match="changed since it was generated"):
+    with pytest.warns(CacheChangedWarning, match="is missing or changed since it was made"):
         assert store.lookup("ab" * 32) is None
 
 
@@ -54,7 +54,7 @@ def test_changed_features_and_values_are_recomputed_not_reused(tmp_path):
     with np.load(path) as stored:
         recorded = stored["sha256"]
     np.savez(path, features=np.zeros((3, 4), np.float32), sha256=recorded)  # edited in place
-    with pytest.warns(CachedFeaturesChangedWarning):
+    with pytest.warns(CacheChangedWarning):
         assert features.get("cd" * 32) is None
     values = ValueCache(tmp_path / "values")
     values.put("ef", {"value": 1.5})
