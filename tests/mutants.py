@@ -3,6 +3,7 @@
     python tests/mutants.py                      # every mutant against the current tests
     python tests/mutants.py --tests-at 0de641c   # the same mutants against an older suite
     python tests/mutants.py --only kid_sign fvd_last_frames
+    python tests/mutants.py --tests tests/test_harness_semantics.py   # does this file alone catch?
 
 Each mutant is one plausible mistake in the code that computes or routes a number (a reduction,
 a split count, a sign, which half the model is given). The source tree is copied to a temporary
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,6 +168,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests-at", help="take tests/ from this git revision")
     parser.add_argument("--only", nargs="*", help="mutant names")
+    parser.add_argument("--tests", nargs="*", help="run these test files instead of each mutant's")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant")
     args = parser.parse_args()
@@ -178,6 +180,8 @@ def main() -> int:
         for mutant in MUTANTS:
             if args.only and mutant.name not in args.only:
                 continue
+            if args.tests:
+                mutant = replace(mutant, tests=tuple(args.tests))
             results.append(run_mutant(root, mutant, args.timeout, deselect))
             row = results[-1]
             print(f"{row['status']:>9}  {mutant.name}  {row.get('seconds', '')} s  "
