@@ -213,7 +213,7 @@ def outpaint_regions(direction: str, height: int, width: int) -> tuple[Region, R
     return regions[direction]
 
 
-def outpaint_amount(direction: str, height: int, width: int) -> int:
+def generated_px(direction: str, height: int, width: int) -> int:
     """Pixels the canvas grows by (half its height for up/down, half its width for left/right)."""
     return height // 2 if direction in ("up", "down") else width // 2
 

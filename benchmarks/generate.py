@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 import nuwa
 from benchmarks.cache import SampleRef, SampleStore, digest
-from benchmarks.config import DTYPES, EvalConfig, crop, outpaint_amount, outpaint_regions
+from benchmarks.config import DTYPES, EvalConfig, crop, generated_px, outpaint_regions
 from benchmarks.data import RealSet
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError
@@ -37,7 +37,7 @@ NOT_SAMPLING = ("data", "train", "conf")
 
 
 class Pipeline(Protocol):
-    """The part of ``nuwa.pipeline.Pipeline`` the harness uses (see notes/pipeline_api.md)."""
+    """The part of ``nuwa.pipeline.Pipeline`` the harness uses."""
 
     model_id: str
     checkpoint_sha256: dict[str, str]
@@ -179,7 +179,7 @@ def _generate_batch(
     elif config.kind == "outpaint":
         given, _ = outpaint_regions(config.direction, height, width)
         images = [np.ascontiguousarray(crop(item.load(), given)) for item in selected]
-        amount = outpaint_amount(config.direction, height, width)
+        amount = generated_px(config.direction, height, width)
         out = pipeline.outpaint(
             images,
             direction=config.direction,

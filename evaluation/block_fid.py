@@ -1,5 +1,5 @@
 """Block-FID@1: FID over 256x256 blocks of large canvases, our versioned definition (the paper
-leaves it open; paper-spec §7, DESIGN §3).
+leaves block size, placement and reduction open, paper §4.3).
 
 - Blocks lie on the canvas's 256-px grid (top-left at multiples of 256); an optional second pass
   adds the grid shifted by half a block in both axes, which puts blocks across the seams.

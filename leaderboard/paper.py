@@ -28,7 +28,8 @@ METRIC_NAMES = {
     "relative_inference_speed": "Inference speed (relative, ×)",
     "convergence_epoch": "Convergence epoch",
 }
-# The paper does not say which Inception/CLIP/I3D implementation it used (paper-spec §7).
+# The paper does not say which Inception/CLIP/I3D implementation it used (paper §4.3 names
+# the metrics only).
 PAPER_FEATURES = "unspecified (paper)"
 
 

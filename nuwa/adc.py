@@ -35,7 +35,7 @@ ORDERS = ("omega", "omega_star", "zeta", "zeta_star")
 """The four basic orders; training samples one of them per example."""
 
 DIRECTION_ORDERS = {"right": "omega", "left": "omega_star", "down": "zeta", "up": "zeta_star"}
-"""The basic order that extends a canvas in each direction (paper §4.1 / spec §4.1)."""
+"""The basic order that extends a canvas in each direction (paper §3.1, the four basic orders)."""
 
 
 class ExtentWarning(UserWarning):

@@ -1,4 +1,4 @@
-"""The task layer: the paper's five tasks (spec §1), one call each, on a model plus its tokenizer.
+"""The task layer: the paper's five tasks (paper §1), one call each, on a model plus its tokenizer.
 
     pipe = Pipeline.from_bundled()                      # or Pipeline.from_checkpoint(...)
     [img] = pipe.text_to_image(["a sunset over three ridges"], width=1024, height=256, seed=0)
@@ -52,7 +52,7 @@ from nuwa.outpainting import (
 from nuwa.sampling import PAPER_TOP_K_FRACTION, sample, top_k_for
 from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN
 
-__all__ = [  # the outpainting geometry is part of this module's API (notes/pipeline_api.md)
+__all__ = [  # the outpainting geometry is part of this module's API
     "DIRECTIONS",
     "Pipeline",
     "SamplerOptions",
@@ -73,7 +73,7 @@ class SamplerOptions:
     Attributes:
         seed: seeds the sampler; same call + same seed = same bytes.
         top_k, top_p, temperature: token filters (``temperature=0`` is greedy). The paper's
-            draft uses top-k 768 with temperature 1 for its 16384 codes (spec §6).
+            source gives top-k 768 for its 16384 codes in a commented-out line.
         top_k_fraction: without ``top_k``, keep this fraction of the codebook: by default the
             paper's 768/16384 (48 of the bundled model's 1024 codes). ``top_k=None,
             top_k_fraction=None`` samples from the whole distribution.

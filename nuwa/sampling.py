@@ -151,7 +151,7 @@ def sample(
             ignored); required when the plan has given patches.
         batch_size: samples per call (default: from ``text`` / ``given_tokens``, else 1).
         top_k, top_p, temperature: AR sampling filters; ``temperature=0`` is greedy.
-            The paper's draft uses top-k 768 with temperature 1 (spec §6).
+            The paper's LaTeX source, in a commented-out line, gives top-k 768 for AR models.
         cfg_scale: classifier-free guidance (text models): logits = uncond + s (cond - uncond),
             uncond being the empty text. ``1`` runs no unconditional branch at all, so it is
             exactly plain conditional sampling.

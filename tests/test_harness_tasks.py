@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.config import (
-    outpaint_amount,
+    generated_px,
     outpaint_regions,
     region_mask,
     resolve_config,
@@ -70,7 +70,7 @@ def test_given_and_generated_halves_partition_the_canvas(direction):
     )
     assert not (given_mask & generated_mask).any() and (given_mask | generated_mask).all()
     assert given_mask.sum() == generated_mask.sum() == height * width // 2
-    amount = outpaint_amount(direction, height, width)
+    amount = generated_px(direction, height, width)
     assert amount == (generated.height if direction in ("up", "down") else generated.width)
     # The paper's names: "up" generates the upper half from the lower one, and so on.
     side = {"up": (0, 0), "down": (height // 2, 0), "left": (0, 0), "right": (0, width // 2)}
@@ -98,7 +98,7 @@ def test_real_pipeline_generates_exactly_the_task_region(tiny_pipeline, directio
     half = np.ascontiguousarray(
         image[given.top : given.top + given.height, given.left : given.left + given.width]
     )
-    amount = outpaint_amount(direction, side, side)
+    amount = generated_px(direction, side, side)
     [canvas] = tiny_pipeline.outpaint(
         [half], direction=direction, amount_px=amount, seed=0, progress=False
     )

@@ -35,7 +35,8 @@ class NuwaConfig:
         text_weights, text_weights_sha256: optional local pretrained CLIP weights (then frozen).
         dropout: residual dropout (paper silent; HORIZON uses 0.1). 0 keeps tests deterministic.
         ff_mult: GEGLU inner width multiple. GEGLU x4 is what makes the paper's 809M / 202M add up
-            (spec §2.4); a plain 2-matrix FFN would give ~650M.
+            (paper Table 1: 24 x 20 x 1280² + head; 16 x 20 x 768² + head); a plain 2-matrix
+            FFN would give ~650M.
         qk_norm: RMS-normalise each head's queries and keys (learned gain) before the dot
             product, so attention logits stay bounded. The paper is silent; without it the
             bundled CPU model's layer-0 key projection grew to spectral norm 145 (queries 3.2)
