@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,27 +31,22 @@ from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
-from nuwa.model import decoding, transformer
+from nuwa.model.blocks import attention_probe
 
 SEED = PROCEDURAL_SEED_BASE["test"] + 700
 
 
 @contextmanager
-def logit_probe():
+def logit_probe() -> Iterator[list[tuple[float, float]]]:
     """Record, per self-attention call, ``(max |logit|, max key norm)`` of the model's layers."""
     records: list[tuple[float, float]] = []
-    originals = transformer.attend, decoding.attend
 
-    def probed(q, k, v, mask=None):
+    def record(q: torch.Tensor, k: torch.Tensor) -> None:
         logits = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1])
         records.append((float(logits.abs().max()), float(k.float().norm(dim=-1).max())))
-        return originals[0](q, k, v, mask)
 
-    transformer.attend = decoding.attend = probed
-    try:
+    with attention_probe(record):
         yield records
-    finally:
-        transformer.attend, decoding.attend = originals
 
 
 def sample_tokens(pipe, captions: list[str], side: int, dtype: torch.dtype, threads: int):

@@ -7,7 +7,7 @@ the per-patch, per-token and whole-plan paths share every weight and every line 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -15,19 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nuwa.model.config import NuwaConfig
-
-_probe: list[tuple[int, int]] | None = None
-
-
-@contextmanager
-def attention_probe():
-    """Record ``(queries, keys)`` of every self-attention call inside the block (for cost tests)."""
-    global _probe
-    _probe, previous = [], _probe
-    try:
-        yield _probe
-    finally:
-        _probe = previous
 
 
 def attend(
@@ -37,9 +24,32 @@ def attend(
 
     ``mask`` is boolean (True = visible) or additive float, broadcastable to ``[B, H, Lq, Lk]``.
     """
-    if _probe is not None:
-        _probe.append((q.shape[-2], k.shape[-2]))
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+@contextmanager
+def attention_probe(
+    record: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+) -> Iterator[list[tuple[int, int]]]:
+    """Call ``record(q, k)`` before every self-attention of the model, training pass and
+    incremental decoding alike; by default collect ``(queries, keys)`` lengths into the yielded
+    list (cost tests). It wraps ``attend`` where the transformer and the decoder call it, so the
+    sampling path itself checks nothing."""
+    from nuwa.model import decoding, transformer
+
+    calls: list[tuple[int, int]] = []
+    record = record or (lambda q, k: calls.append((q.shape[-2], k.shape[-2])))
+    originals = transformer.attend, decoding.attend
+
+    def probed(q, k, v, mask=None):
+        record(q, k)
+        return attend(q, k, v, mask)
+
+    transformer.attend = decoding.attend = probed
+    try:
+        yield calls
+    finally:
+        transformer.attend, decoding.attend = originals
 
 
 def merge_heads(y: torch.Tensor) -> torch.Tensor:
