@@ -230,3 +230,15 @@ def test_checkpoint_roundtrip_and_mismatch_errors(tmp_path):
     save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(Exception, match="expected 'nuwa-model'"):
         load_model(tmp_path / "other.safetensors")
+
+
+def test_init_from_adds_qk_norm_to_a_checkpoint_trained_without_it(tmp_path):
+    from nuwa.model.checkpoint import init_from
+
+    old = Nuwa(preset("tiny", qk_norm=False))
+    save_model(old, tmp_path / "old.safetensors", {"preset": "tiny"})
+    new = init_from(tmp_path / "old.safetensors", preset("tiny", qk_norm=True))
+    state, before = new.state_dict(), old.state_dict()
+    gains = [k for k in state if k.endswith(("q_norm.weight", "k_norm.weight"))]
+    assert gains and all(torch.equal(state[k], torch.ones_like(state[k])) for k in gains)
+    assert all(torch.equal(state[k], before[k]) for k in before)
