@@ -130,7 +130,7 @@ def evaluate_reconstruction(
     model: VQGAN, val: np.ndarray, train: np.ndarray, seed: int
 ) -> dict[str, Any]:
     """Held-out PSNR of the VQGAN (tiled encode/decode) vs the equal-bits palette baseline."""
-    tokens = torch.cat([model.encode(val[i : i + 8]) for i in range(0, len(val), 8)])
+    tokens = tile_tokens(model, val, progress=False)
     recon = torch.cat([model.decode(tokens[i : i + 8]) for i in range(0, len(tokens), 8)])
     baseline = PaletteBaseline.fit(train, model.config.codebook_size, seed=seed)
     baseline_recon = baseline.decode(baseline.encode(val))
@@ -184,10 +184,11 @@ def initial_model(cfg: DictConfig, preset: TokenizerPreset) -> VQGAN:
 
 
 @torch.no_grad()
-def tile_tokens(model: VQGAN, pool: np.ndarray) -> torch.Tensor:
-    """int64 [N, H/16, W/16]: the pool's tokens, encoded tile by tile as for sampling."""
-    batches = range(0, len(pool), 8)
-    return torch.cat([model.encode(pool[i : i + 8]) for i in tqdm(batches, desc="encode")])
+def tile_tokens(model: VQGAN, pool: np.ndarray, progress: bool = True) -> torch.Tensor:
+    """int64 [N, H/16, W/16]: the pool's tokens, encoded tile by tile as for sampling, 8 images
+    at a time."""
+    batches = tqdm(range(0, len(pool), 8), desc="encode", disable=not progress)
+    return torch.cat([model.encode(pool[i : i + 8]) for i in batches])
 
 
 def token_crops(
