@@ -180,8 +180,10 @@ def reproduce(table: str, args: argparse.Namespace, pipeline: object | None = No
     if pipeline is None:
         pipeline = load_pipeline(args.checkpoint, args.tokenizer, args.pg_tokenizer, args.device)
     lines = plan_table(table, abilities(pipeline))
+    notices: dict[str, None] = {}  # each once, in order, though many runs share them
     for run in dict.fromkeys(line.run for line in lines if line.run):
         outcome = _evaluate(run, args, pipeline)
+        notices.update(dict.fromkeys(getattr(outcome, "notices", [])))
         for line in lines:
             if line.run != run:
                 continue
@@ -191,7 +193,7 @@ def reproduce(table: str, args: argparse.Namespace, pipeline: object | None = No
             ours = rows_from_results(outcome.results, outcome.path)
             line.ours = next((r for r in ours if r.metric_base == line.paper.metric_base), None)
             line.reason = "" if line.ours else f"this run did not measure {line.paper.metric_base}"
-    return format_lines(table, lines)
+    return "".join(f"note: {notice}\n" for notice in notices) + format_lines(table, lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

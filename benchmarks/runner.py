@@ -64,7 +64,6 @@ from leaderboard.table import find_paper_row
 from nuwa.io import atomic_write_text, sha256_file
 
 Values = dict[str, Measurement]  # quantity -> value, details, bootstrap interval
-_SHOWN: set[str] = set()
 
 
 @dataclass
@@ -76,6 +75,7 @@ class RunOutcome:
     rows_added: int = 0
     reused: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # which features stood in, and why
 
 
 @dataclass(frozen=True)
@@ -269,10 +269,6 @@ def evaluate(
         load_table(table, missing_ok=True)  # a table that cannot be read stops before any work
     features, notices = resolve_features(config.features, config.metrics, config.profile)
     config = replace(config, features=features)
-    for notice in notices if ranks.is_main else []:
-        if notice not in _SHOWN:  # once per process (reproduce runs many tasks)
-            _SHOWN.add(notice)
-            print(f"note: {notice}")
     real = prepare_real(config, out / "cache" / "real", ranks, show)
     nominal_n = spec.profile(config.profile).n
     jobs = build_jobs(config, nominal_n, out / "cache" / "features", config.device)
@@ -329,7 +325,7 @@ def _execute(
     write_results(results_path, results)
     atomic_write_text(_digest_path(results_path), f"{sha256_file(results_path)}  results.json\n")
     added = append_rows(rows_from_results(results, results_path), table) if table else 0
-    return RunOutcome(results, results_path, added, counts=counts)
+    return RunOutcome(results, results_path, added, counts=counts, notices=notices)
 
 
 def _digest_path(results_path: Path) -> Path:
@@ -374,6 +370,7 @@ def _reuse(path: Path, table: Path | None, ranks: Ranks) -> RunOutcome:
                 f"{digest_path.name}): delete the folder {path.parent} to measure again"
             )
         outcome.results = load_results(path)
+        outcome.notices = list(outcome.results["extra"].get("notices", []))
         rows = rows_from_results(outcome.results, path)
         outcome.rows_added = append_rows(rows, table) if table else 0
     return outcome
@@ -419,6 +416,7 @@ def format_outcome(outcome: RunOutcome, table: Path | None) -> str:
         f"{results['task']['name']}@{results['task']['version']} · {dataset['name']} · "
         f"{model['name']}@{model['checkpoint_sha256'][:8]} · {model['setting'] or 'default'} · "
         f"n={results['n_samples']['effective']}",
+        *(f"  note: {notice}" for notice in outcome.notices),
         f"  {'metric':<{width}}  {'ours':>10}  {'95% interval':<{span}}  {'paper':>8}  note",
     ]
     for row in rows:
