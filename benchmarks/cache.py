@@ -69,6 +69,15 @@ def read_sample(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def stored_intact(path: Path, sha256: str) -> bool:
+    """Whether the sample stored at ``path`` is there and still has the pixels hashed as
+    ``sha256`` (``array_sha256``) when it was written."""
+    try:
+        return array_sha256(read_sample(path)) == sha256
+    except (OSError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class SampleRef:
     """A stored sample: where it is and the hash of its pixels."""
@@ -103,11 +112,7 @@ class SampleStore:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         for ref in refs:
-            try:
-                intact = array_sha256(ref.load()) == ref.sha256
-            except (OSError, ValueError):
-                intact = False
-            if not intact:
+            if not stored_intact(ref.path, ref.sha256):
                 warn_changed(f"sample {ref.path} is missing or", "generating its batch again")
                 return None
         return refs

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.cache import digest, list_hash, read_sample, write_sample
+from benchmarks.cache import digest, list_hash, read_sample, stored_intact, write_sample
 from benchmarks.config import PROCEDURAL, EvalConfig
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError, TaskSpec
@@ -185,11 +185,7 @@ def _intact(manifest: Path) -> bool:
         return False
     for item in stored:
         path = manifest.parent / item["file"]
-        try:
-            intact = array_sha256(read_sample(path)) == item["sha256"]
-        except (OSError, ValueError):
-            intact = False
-        if not intact:
+        if not stored_intact(path, item["sha256"]):
             warn_changed(f"real item {path} is missing or", "preparing the real set again")
             return False
     return True

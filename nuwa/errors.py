@@ -36,7 +36,8 @@ def describe_os_error(error: OSError) -> str:
     return (f"{where}: " if where else "") + reason + (f" ({hint})" if hint else "")
 
 
-def first_line(error: BaseException) -> str:
+def first_line(error: BaseException | str) -> str:
+    """The first line of an exception's or warning's message (its type's name if empty)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -72,6 +73,6 @@ def _one_line_warning(prog: str) -> Callable[..., None]:
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         from tqdm import tqdm  # above any progress bar
 
-        tqdm.write(f"{prog}: warning: {first_line(Warning(str(message)))}", file=sys.stderr)
+        tqdm.write(f"{prog}: warning: {first_line(message)}", file=sys.stderr)
 
     return show

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from nuwa.data.records import DataError, load_image
 from nuwa.device import resolve_device
 from nuwa.errors import UserError, run_reporting
-from nuwa.outpainting import GROWTH as OUTPAINT_GROWTH
+from nuwa.outpainting import DIRECTIONS as OUTPAINT_DIRECTIONS
 from nuwa.overrides import run_hydra
 from nuwa.pipeline import Pipeline, SamplerOptions, outpaint_amount
 from nuwa.sampling import PAPER_TOP_K_FRACTION
@@ -117,7 +117,6 @@ def run(cfg: SampleConfig) -> list[Path]:
         video=cfg.task in VIDEO_TASKS,
     )
     outputs = _generate(pipe, cfg, image)
-    paths = paths if len(outputs) == len(paths) else paths[: len(outputs)]
     for path, array in zip(paths, outputs, strict=True):
         write_output(path, array, fps=cfg.fps)
     stats = pipe.last_stats
@@ -143,10 +142,8 @@ def _check(cfg: SampleConfig) -> tuple[list[Path], np.ndarray | None]:
         raise UserError(f"task={cfg.task} needs text=...")
     if cfg.task == "unconditional" and cfg.text:
         raise UserError("task=unconditional takes no text; use task=t2i")
-    if cfg.task == "outpaint" and cfg.direction not in tuple(OUTPAINT_GROWTH):
-        raise UserError(
-            f"direction={cfg.direction} is not one of {', '.join(tuple(OUTPAINT_GROWTH))}"
-        )
+    if cfg.task == "outpaint" and cfg.direction not in OUTPAINT_DIRECTIONS:
+        raise UserError(f"direction={cfg.direction} is not one of {', '.join(OUTPAINT_DIRECTIONS)}")
     if cfg.task == "animate" and (cfg.width or cfg.height):
         raise UserError("task=animate takes its size from the input image; drop width/height")
     if cfg.task == "outpaint" and cfg.amount is None and not (cfg.width and cfg.height):

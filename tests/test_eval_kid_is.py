@@ -16,6 +16,26 @@ def features(seed: int, n: int = 120, dim: int = 64, shift: float = 0.3) -> np.n
     return np.maximum(rng.standard_normal((n, dim)) * 0.5 + shift, 0.0)
 
 
+def torch_fidelity_kid(a: np.ndarray, b: np.ndarray, *, subsets: int, subset_size: int,
+                       seed: int) -> dict:  # fmt: skip
+    """torch-fidelity's KID (cubic polynomial kernel) of features a and b. It is a test
+    dependency (the [test] extra): a failed import fails the test."""
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    return kid_features_to_metric(
+        torch.from_numpy(a),
+        torch.from_numpy(b),
+        kid_subsets=subsets,
+        kid_subset_size=subset_size,
+        rng_seed=seed,
+        verbose=False,
+        kid_kernel="poly",
+        kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None,
+        kid_kernel_poly_coef0=1,
+    )
+
+
 def test_kid_single_full_subset_matches_all_three_libraries() -> None:
     a, b = features(0), features(1, shift=0.4)
     value, _, m = kernel_inception_distance(a, b, num_subsets=1, subset_size=len(a))
@@ -26,42 +46,16 @@ def test_kid_single_full_subset_matches_all_three_libraries() -> None:
     from torchmetrics.image.kid import poly_mmd
 
     references["torchmetrics"] = float(poly_mmd(torch.from_numpy(a), torch.from_numpy(b)))
-    # torch-fidelity is a test dependency (the [test] extra): a failed import fails this test
-    from torch_fidelity.metric_kid import kid_features_to_metric
-
-    out = kid_features_to_metric(
-        torch.from_numpy(a),
-        torch.from_numpy(b),
-        kid_subsets=1,
-        kid_subset_size=len(a),
-        rng_seed=2020,
-        verbose=False,
-        kid_kernel="poly",
-        kid_kernel_poly_degree=3,
-        kid_kernel_poly_gamma=None,
-        kid_kernel_poly_coef0=1,
-    )
+    out = torch_fidelity_kid(a, b, subsets=1, subset_size=len(a), seed=2020)
     references["torch-fidelity"] = out["kernel_inception_distance_mean"]
     for name, reference in references.items():
         assert value == pytest.approx(reference, rel=1e-10, abs=1e-14), name
 
 
 def test_kid_subsets_match_torch_fidelity_with_the_same_seed() -> None:
-    tf = import_if_installed("torch_fidelity.metric_kid")
     a, b = features(2, n=90), features(3, n=80, shift=0.35)
     mean, std, _ = kernel_inception_distance(a, b, num_subsets=7, subset_size=50, seed=11)
-    out = tf.kid_features_to_metric(
-        torch.from_numpy(a),
-        torch.from_numpy(b),
-        kid_subsets=7,
-        kid_subset_size=50,
-        rng_seed=11,
-        verbose=False,
-        kid_kernel="poly",
-        kid_kernel_poly_degree=3,
-        kid_kernel_poly_gamma=None,
-        kid_kernel_poly_coef0=1,
-    )
+    out = torch_fidelity_kid(a, b, subsets=7, subset_size=50, seed=11)
     assert mean == pytest.approx(out["kernel_inception_distance_mean"], rel=1e-10)
     assert std == pytest.approx(out["kernel_inception_distance_std"], rel=1e-8)
 
