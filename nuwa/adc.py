@@ -3,9 +3,9 @@
 A :class:`Plan` is the single source of truth for "which patches may the patch of step ``s`` see":
 the training mask (``nuwa.model.masks``), the Nearby Context Pool (``nuwa.ncp``) and the sampler all
 read it. Per step it holds the patch id, its context (already-processed patches within the extent
-``(e_h, e_w, e_f)``: ``|drow| <= e_h``, ``|dcol| <= e_w``, ``0 <= dframe <= e_f``), the offset of
-each context patch (for ADC.Emb), when each patch can be removed from the pool, and the pool
-capacity the whole plan needs.
+``(e_h, e_w, e_f)``: ``|drow| <= e_h``, ``|dcol| <= e_w``, ``0 <= dframe <= e_f``) and the offset
+of each context patch (for ADC.Emb). When each patch may leave the pool depends on which steps run
+together: ``nuwa.schedule``.
 
 Orders (paper §3.1; frames are always outermost, i.e. every patch of frame f before frame f+1):
 
@@ -137,9 +137,6 @@ class Plan:
         num_given: the first ``num_given`` steps are given patches (pre-cached, never sampled).
         context: per step, the context patch ids, in processing order.
         deltas: per step, ``(dframe back, drow, dcol)`` of each context patch (for ADC.Emb).
-        last_use: per step, the last step whose context holds this step's patch (itself if none).
-        released: per step, the patch ids the pool may drop once the step is done (NCP.Remove).
-        capacity: pool slots needed: the peak over steps of live context patches + the current one.
         name: the order's name, for logs.
     """
 
@@ -149,9 +146,6 @@ class Plan:
     num_given: int
     context: tuple[tuple[int, ...], ...]
     deltas: tuple[tuple[tuple[int, int, int], ...], ...]
-    last_use: tuple[int, ...]
-    released: tuple[tuple[int, ...], ...]
-    capacity: int
     name: str = "custom"
 
     @property
@@ -235,12 +229,11 @@ def _build_plan(
     with_context: bool,
     partial: bool = False,
 ) -> Plan:
-    """Select contexts, last uses, releases and capacity for ``order`` (``partial``: a prefix)."""
+    """Select the contexts of ``order`` (``partial``: a prefix of a grid's order)."""
     step_of = {patch: step for step, patch in enumerate(order)}
     if not partial:
         assert len(step_of) == grid.num_patches
     context, deltas = [], []
-    last_use = list(range(len(order)))
     for step, patch in enumerate(order):
         f, r, c = grid.coords(patch)
         found = []
@@ -254,15 +247,6 @@ def _build_plan(
         found.sort()
         context.append(tuple(order[s] for s, _ in found))
         deltas.append(tuple(d for _, d in found))
-        for q_step, _ in found:
-            last_use[q_step] = step  # steps ascend, so the final write is the last use
-    released: list[list[int]] = [[] for _ in order]
-    for step, last in enumerate(last_use):
-        released[last].append(order[step])
-    live = capacity = 0
-    for step in range(len(order)):
-        capacity = max(capacity, live + 1)  # context patches still live + the current patch
-        live += 1 - len(released[step])
     return Plan(
         grid=grid,
         extent=extent,
@@ -270,8 +254,5 @@ def _build_plan(
         num_given=num_given,
         context=tuple(context),
         deltas=tuple(deltas),
-        last_use=tuple(last_use),
-        released=tuple(tuple(r) for r in released),
-        capacity=capacity,
         name=name,
     )

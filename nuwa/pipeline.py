@@ -12,8 +12,8 @@ canvas as soon as the tokens its decode window reads exist, so memory never hold
 float32. Images come back as uint8 ``[H, W, 3]``, videos as uint8 ``[F, H, W, 3]``.
 
 Sampler options, keyword-only and the same for every task: ``seed, top_k, top_p, temperature,
-cfg_scale, progress`` (:class:`SamplerOptions`). The same call (same inputs, batch composition
-and seed) gives the same bytes.
+cfg_scale, wavefront, progress`` (:class:`SamplerOptions`). The same call (same inputs, batch
+composition and seed) gives the same bytes.
 """
 
 from __future__ import annotations
@@ -71,15 +71,19 @@ class SamplerOptions:
     """Options every task takes as keyword arguments.
 
     Attributes:
-        seed: seeds the sampler; same call + same seed = same bytes.
+        seed: with a patch's id, seeds that patch's random stream; same call + same seed = same
+            bytes.
         top_k, top_p, temperature: token filters (``temperature=0`` is greedy). The paper's
             source gives top-k 768 for its 16384 codes in a commented-out line.
         top_k_fraction: without ``top_k``, keep this fraction of the codebook: by default the
             paper's 768/16384 (48 of the bundled model's 1024 codes). ``top_k=None,
             top_k_fraction=None`` samples from the whole distribution.
         cfg_scale: classifier-free guidance for text models (1 = plain conditional sampling).
-        progress: a tqdm bar per patch.
+        progress: a tqdm bar over patches.
         pnar_steps: mask-predict rounds of a P-NAR model.
+        wavefront: decode every patch whose context is complete together (``nuwa.schedule``):
+            the same canvas as step by step (byte for byte in float64), in fewer sequential
+            steps. ``None``: on where it applies (the AR local decoder).
     """
 
     seed: int = 0
@@ -90,8 +94,11 @@ class SamplerOptions:
     cfg_scale: float = 1.0
     progress: bool = True
     pnar_steps: int = 12
+    wavefront: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1 (or None), got {self.top_k}")
         if self.top_k_fraction is not None and not 0 < self.top_k_fraction <= 1:
@@ -462,6 +469,7 @@ class Pipeline:
             cfg_scale=opts.cfg_scale if any(texts or ()) else 1.0,
             pnar_steps=opts.pnar_steps,
             seed=opts.seed,
+            wavefront=opts.wavefront,
             progress=opts.progress,
             on_patch=canvas.add,
         ).cpu()

@@ -59,8 +59,9 @@ class SampleConfig:
         n: samples, generated as one batch; outputs are numbered when n > 1.
         out: output file: .png or .gif for images, .mp4 or .gif for videos.
         overwrite: replace existing output files (the input image never).
-        seed, top_k, top_k_fraction, top_p, temperature, cfg_scale: sampler options (see
-            Pipeline); by default top-k keeps the paper's fraction of the codebook.
+        seed, top_k, top_k_fraction, top_p, temperature, cfg_scale, wavefront: sampler options
+            (see SamplerOptions); by default top-k keeps the paper's fraction of the codebook
+            and patches whose context is complete are decoded together (the same image).
         checkpoint, tokenizer_checkpoint, pg_tokenizer_checkpoint: the model (default: the
             bundled one): a folder with model.safetensors and tokenizer.safetensors, or a
             model file and its tokenizer file.
@@ -89,6 +90,7 @@ class SampleConfig:
     top_p: float | None = None
     temperature: float = 1.0
     cfg_scale: float = 1.0
+    wavefront: bool | None = None
     checkpoint: str | None = None
     tokenizer_checkpoint: str | None = None
     pg_tokenizer_checkpoint: str | None = None
@@ -191,6 +193,7 @@ def _sampler_options(cfg: SampleConfig) -> dict:
         top_p=cfg.top_p,
         temperature=cfg.temperature,
         cfg_scale=cfg.cfg_scale,
+        wavefront=cfg.wavefront,
         progress=cfg.progress,
     )
 

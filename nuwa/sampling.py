@@ -1,8 +1,10 @@
-"""Sampling (paper Algorithm 2): pre-cache the given patches, then generate patch after patch.
+"""Sampling (paper Algorithm 2): pre-cache the given patches, then generate the rest.
 
 One entry point, :func:`sample`, serves every task: unconditional and text-to-image of any size,
 outpainting in any direction (a plan with given patches), image animation (the first frame given)
-and text-to-video. Each finished patch is handed to ``on_patch`` at once, so callers can decode and
+and text-to-video. Patches are generated wave by wave (``nuwa.schedule``): one at a time, or every
+patch whose context is complete at once; each draws from its own random stream, so both give the
+same canvas. Each finished patch is handed to ``on_patch`` at once, so callers can decode and
 write it while the pool keeps only the few patches the plan still needs.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -41,12 +44,13 @@ def pick(
     temperature: float,
     top_k: int | None,
     top_p: float | None,
-    generator: torch.Generator,
+    uniform: torch.Tensor | None,
 ) -> torch.Tensor:
     """Sample one code per row of ``logits [B, V]`` -> ``[B]``; ``temperature == 0`` is greedy.
 
     ``top_k`` keeps the k largest logits, then ``top_p`` the smallest set of those with probability
-    ``>= top_p`` (the token that crosses it included).
+    ``>= top_p`` (the token that crosses it included). ``uniform [B]``: one float64 draw in
+    ``[0, 1)`` per row (from :func:`patch_generator`), turned into a code by inverse CDF.
     """
     if temperature == 0:
         return logits.argmax(-1)
@@ -62,27 +66,44 @@ def pick(
         ids = order if ids is None else ids.gather(-1, order)
         probs = logits.softmax(-1)
         logits = logits.masked_fill(probs.cumsum(-1) - probs >= top_p, float("-inf"))
-    choice = draw(logits.softmax(-1), generator)
+    choice = draw(logits.softmax(-1), uniform)
     return choice if ids is None else ids.gather(-1, choice[:, None])[:, 0]
 
 
-def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One index per row of ``probs [B, n]`` (rows sum to 1) by inverse CDF -> ``[B]``.
+def draw(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """One index per row of ``probs [B, n]`` (rows sum to 1) by inverse CDF of ``uniform [B]``.
 
     ``torch.multinomial`` draws one exponential per entry: at batch 32 over 1,024 codes that was
-    0.78 of the 1.0 ms a token took to pick (torch.profiler, one thread); this draws one uniform
-    per row. ``u`` lies in ``(0, total]``, so the first ``cdf >= u`` is never a zero-probability
-    entry (its ``cdf`` equals the one before it).
+    0.78 of the 1.0 ms a token took to pick (torch.profiler, one thread); this uses one uniform
+    per row. ``1 - u`` lies in ``(0, 1]``, so the first ``cdf >= (1 - u) total`` is never a
+    zero-probability entry (its ``cdf`` equals the one before it).
     """
     cdf = probs.cumsum(-1)
-    # float64 uniforms whatever the dtype, so float32 and float64 runs share one random stream
-    u = torch.rand(len(probs), 1, generator=generator, device=probs.device, dtype=torch.float64)
-    u = u.to(probs.dtype)
+    u = uniform.to(probs.dtype)[:, None]
     return torch.searchsorted(cdf, (1 - u) * cdf[:, -1:])[:, 0]
 
 
+def patch_generator(seed: int, patch: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The random stream of one patch: it depends only on ``(seed, patch id)``, so a patch draws
+    the same numbers whichever patches run beside it or before it (sequential and wavefront
+    sampling give one canvas). Seeds come from numpy's ``SeedSequence``, made for such keys."""
+    state = np.random.SeedSequence([seed, patch]).generate_state(1, np.uint64)[0]
+    return torch.Generator(device).manual_seed(int(state))
+
+
+def patch_uniforms(seed: int, patch: int, shape: tuple[int, ...], device) -> torch.Tensor:
+    """Float64 uniforms ``shape`` from the patch's stream (float64 whatever the model's dtype, so
+    float32 and float64 runs share one stream)."""
+    generator = patch_generator(seed, patch, device)
+    return torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+
+
 class _Guidance:
-    """Classifier-free guidance: the batch holds ``[cond; uncond]`` when ``scale != 1``."""
+    """Classifier-free guidance: each patch's rows are ``[cond; uncond]`` when ``scale != 1``.
+
+    Tensors here are wave-shaped, ``[W, B, ...]`` (``W`` patches of ``B`` samples); with guidance
+    each patch has ``2B`` rows.
+    """
 
     def __init__(self, scale: float, batch: int) -> None:
         self.active, self.scale, self.batch = scale != 1.0, scale, batch
@@ -91,14 +112,14 @@ class _Guidance:
         return 2 * self.batch if self.active else self.batch
 
     def expand(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-sample input ``[B, ...]`` -> ``[rows, ...]`` (the unconditional half follows)."""
-        return torch.cat([x, x]) if self.active else x
+        """Per-sample ``[W, B, ...]`` -> ``[W, rows, ...]`` (the unconditional half follows)."""
+        return torch.cat([x, x], 1) if self.active else x
 
     def combine(self, logits: torch.Tensor) -> torch.Tensor:
-        """``[rows, ..., V]`` -> guided ``[B, ..., V]`` = uncond + scale * (cond - uncond)."""
+        """``[W, rows, ..., V]`` -> guided ``[W, B, ..., V]`` = uncond + scale * (cond - uncond)."""
         if not self.active:
             return logits
-        cond, uncond = logits.chunk(2)
+        cond, uncond = logits.chunk(2, dim=1)
         return uncond + self.scale * (cond - uncond)
 
 
@@ -136,6 +157,7 @@ def sample(
     cfg_scale: float = 1.0,
     pnar_steps: int = 12,
     seed: int = 0,
+    wavefront: bool | None = None,
     progress: bool = True,
     on_patch: Callable[[int, torch.Tensor], None] | None = None,
     stats: dict | None = None,
@@ -156,16 +178,25 @@ def sample(
             uncond being the empty text. ``1`` runs no unconditional branch at all, so it is
             exactly plain conditional sampling.
         pnar_steps: mask-predict steps for P-NAR (NAR always uses one step).
-        seed: seeds the sampling generator (on the model's device).
-        progress: show a tqdm bar per patch.
+        seed: with the patch id, seeds each patch's random stream (:func:`patch_generator`).
+        wavefront: decode every patch whose context is complete together, as one batch
+            (``nuwa.schedule.wavefront``). Each patch sees the same context and draws the same
+            numbers as step by step, so the canvas is the same (in float64 byte for byte; in
+            lower precision up to rounding). ``None``: on for the AR local decoder, the only one
+            it supports.
+        progress: show a tqdm bar over patches.
         on_patch: ``on_patch(patch_id, tokens [B, T])`` after each generated patch.
         stats: if given, filled with the pool's ``capacity``, ``peak_occupancy``, the plan's
-            ``max_context`` (patches) and ``cache_bytes`` (pool + attention windows).
+            ``max_context`` (patches), ``cache_bytes`` (pool + attention windows), and the
+            schedule's ``waves`` (sequential decoding steps) and ``max_wave`` (patches).
 
     Returns the token grid ``[B, F, H, W]`` (given patches copied, the rest generated).
     """
     cfg = model.cfg
     plan = plan if isinstance(plan, Plan) else make_plan(plan, model.extent, "omega")
+    ar = cfg.local_decoder == "ar"
+    if wavefront and not ar:
+        raise ValueError(f"wavefront decoding runs the AR local decoder, not {cfg.local_decoder!r}")
     layout = Layout(cfg.patch_size)
     device = model.tok_emb.weight.device
     if plan.num_given and given_tokens is None:
@@ -173,7 +204,6 @@ def sample(
     batch = batch_size or _infer_batch(text, given_tokens)
     guide = _Guidance(cfg_scale if model.text is not None else 1.0, batch)
     text_states = _text_states(model, text, guide)
-    generator = torch.Generator(device).manual_seed(seed)
     canvas = torch.zeros(batch, *layout.token_shape(plan.grid), dtype=torch.long, device=device)
     if given_tokens is not None:
         expected = layout.token_shape(plan.grid)
@@ -185,26 +215,34 @@ def sample(
 
     # Inference mode, not just no_grad: a token step is ~200 small ops, and skipping autograd's
     # view and version-counter bookkeeping made it 10-15% faster (small preset, batch 1 to 32).
-    sampler = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    filters = dict(temperature=temperature, top_k=top_k, top_p=top_p)
     with torch.inference_mode():
-        pool = model.new_pool(plan, guide.rows())
-        decoder = PatchDecoder(model, pool, text_states) if cfg.local_decoder == "ar" else None
-        for step in tqdm(range(plan.num_steps), desc="patches", unit="patch", disable=not progress):
-            patch = plan.order[step]
-            if step < plan.num_given:  # Image Condition Pre-caching: teacher-forced, fills the pool
-                known = guide.expand(layout.patch_tokens(canvas, plan.grid, patch))
-                model.forward_patch(known, pool, step, text=text_states)
+        pool = model.new_pool(plan, guide.rows(), waves=ar if wavefront is None else wavefront)
+        schedule = pool.schedule
+        decoder = PatchDecoder(model, pool, text_states) if ar else None
+        bar = tqdm(total=plan.num_steps, desc="patches", unit="patch", disable=not progress)
+        for wave, steps in enumerate(schedule.waves):
+            patches = [plan.order[s] for s in steps]
+            if steps[0] < plan.num_given:  # Image Condition Pre-caching: teacher-forced
+                known = layout.patch_tokens(canvas, plan.grid, patches[0])
+                model.forward_patch(guide.expand(known[None])[0], pool, steps[0], text=text_states)
+                bar.update(1)
                 continue
             if decoder is not None:
-                tokens = _sample_ar_patch(decoder, step, guide, sampler)
+                uniforms = [patch_uniforms(seed, p, (batch, decoder.t), device) for p in patches]
+                tokens = _sample_ar_wave(decoder, wave, guide, filters, torch.stack(uniforms))
             else:
+                generator = patch_generator(seed, patches[0], device)
                 tokens = _sample_masked_patch(
-                    model, pool, step, text_states, guide, sampler, pnar_steps
-                )
-            layout.write_patch(canvas, plan.grid, patch, tokens)
-            if on_patch is not None:
-                with torch.inference_mode(False):  # callers get ordinary tensors
-                    on_patch(patch, tokens.clone())
+                    model, pool, steps[0], text_states, guide, filters, generator, pnar_steps
+                )[None]
+            for patch, patch_tokens in zip(patches, tokens, strict=True):
+                layout.write_patch(canvas, plan.grid, patch, patch_tokens)
+                if on_patch is not None:
+                    with torch.inference_mode(False):  # callers get ordinary tensors
+                        on_patch(patch, patch_tokens.clone())
+            bar.update(len(steps))
+        bar.close()
     if stats is not None:
         window_bytes = decoder.nbytes if decoder is not None else 0
         stats.update(
@@ -212,6 +250,8 @@ def sample(
             peak_occupancy=pool.peak_occupancy,
             max_context=pool.plan.max_context,
             cache_bytes=pool.kv.nbytes + window_bytes,
+            waves=schedule.num_waves,
+            max_wave=schedule.max_wave,
         )
     return canvas
 
@@ -224,20 +264,24 @@ def _infer_batch(text, given_tokens) -> int:
     return given_tokens.shape[0] if given_tokens is not None else 1
 
 
-def _sample_ar_patch(
-    decoder: PatchDecoder, step: int, guide: _Guidance, sampler: dict
+def _sample_ar_wave(
+    decoder: PatchDecoder, wave: int, guide: _Guidance, filters: dict, uniforms: torch.Tensor
 ) -> torch.Tensor:
-    """AR local decoding of one patch -> ``[B, T]``; its K/V end up in the pool."""
-    decoder.begin(step)
+    """AR local decoding of one wave of ``W`` patches -> ``[W, B, T]``; their K/V end up in the
+    pool. ``uniforms [W, B, T]``: each patch's draws, from its own stream."""
+    decoder.begin(wave)
+    patches = uniforms.shape[0]
     tokens, token = [], None
     for position in range(decoder.t + 1):
         logits = decoder.feed(position, token)
         if position < decoder.t:
-            picked = pick(guide.combine(logits), **sampler)
+            guided = guide.combine(logits.unflatten(0, (patches, -1))).flatten(0, 1)
+            uniform = uniforms[:, :, position].flatten()
+            picked = pick(guided, uniform=uniform, **filters).view(patches, -1)
             tokens.append(picked)
-            token = guide.expand(picked)
+            token = guide.expand(picked).flatten()
     decoder.end()
-    return torch.stack(tokens, 1)
+    return torch.stack(tokens, -1)
 
 
 def _sample_masked_patch(
@@ -246,7 +290,8 @@ def _sample_masked_patch(
     step: int,
     text: TextStates | None,
     guide: _Guidance,
-    sampler: dict,
+    filters: dict,
+    generator: torch.Generator,
     steps: int,
 ) -> torch.Tensor:
     """NAR / P-NAR (mask-predict) decoding of one patch -> ``[B, T]``; then caches it.
@@ -254,6 +299,7 @@ def _sample_masked_patch(
     Each round samples every masked position, keeps the most confident ones (Gumbel-perturbed
     log-probabilities, noise annealed with the round as in MaskGIT) so that
     ``floor(T cos(pi/2 * round/steps))`` stay masked, and re-feeds. NAR is a single round.
+    ``generator``: the patch's random stream.
     """
     steps = 1 if model.cfg.local_decoder == "nar" else steps
     t, batch = model.tokens_per_patch, guide.batch
@@ -262,20 +308,21 @@ def _sample_masked_patch(
     masked = torch.ones(batch, t, dtype=torch.bool, device=device)
     for round_ in range(steps):
         logits = model.forward_patch(
-            guide.expand(tokens),
+            guide.expand(tokens[None])[0],
             pool,
             step,
             text=text,
-            input_mask=guide.expand(masked),
+            input_mask=guide.expand(masked[None])[0],
             write=False,
         )
-        logits = guide.combine(logits)
-        candidates = pick(logits.flatten(0, 1), **sampler).view(batch, t)
+        logits = guide.combine(logits[None])[0]
+        uniform = torch.rand(batch * t, generator=generator, device=device, dtype=torch.float64)
+        candidates = pick(logits.flatten(0, 1), uniform=uniform, **filters).view(batch, t)
         logp = logits.log_softmax(-1).gather(-1, candidates[..., None])[..., 0]
-        noise_scale = sampler["temperature"] * (1 - (round_ + 1) / steps)
+        noise_scale = filters["temperature"] * (1 - (round_ + 1) / steps)
         if noise_scale > 0:
             gumbel = -torch.log(
-                -torch.log(torch.rand(logp.shape, generator=sampler["generator"], device=device))
+                -torch.log(torch.rand(logp.shape, generator=generator, device=device))
             )
             logp = logp + noise_scale * gumbel
         confidence = logp.masked_fill(~masked, float("inf"))
@@ -283,5 +330,5 @@ def _sample_masked_patch(
         tokens = torch.where(masked, candidates, tokens)
         rank = confidence.argsort(1).argsort(1)  # 0 = least confident
         masked = rank < keep_masked
-    model.forward_patch(guide.expand(tokens), pool, step, text=text)
+    model.forward_patch(guide.expand(tokens[None])[0], pool, step, text=text)
     return tokens

@@ -56,7 +56,7 @@ def test_regress_passes_its_baseline_and_fails_a_degraded_model(table, tmp_path)
 
     status, report = _regress(BlankPipeline(), table, tmp_path)
     assert status == 1
-    assert "REGRESSION lhqc_outpaint_up@2 · Block-FID" in report and "worse by" in report
+    assert "REGRESSION lhqc_outpaint_up@3 · Block-FID" in report and "worse by" in report
     assert "the accepted value lies below this run's 95% interval" in report
     assert f"accepted {accepted[0].value:>12.4f}" in report
     assert "FAILED: 1 of 1 metric(s) regressed" in report

@@ -51,7 +51,7 @@ def run_again(root, **changes):
 def test_results_file_follows_the_schema_and_records_provenance(finished):
     root, table, outcome, pipeline = finished
     results = load_results(outcome.path)  # validates against the leaderboard's results schema
-    assert results["task"]["name"] == "lhqc_outpaint_up" and results["task"]["version"] == 2
+    assert results["task"]["name"] == "lhqc_outpaint_up" and results["task"]["version"] == 3
     assert results["task"]["config"]["direction"] == "up"  # the full task definition
     run = results["config"]["run"]
     assert run["canvas"] == [512, 512] and run["n"] == 4 and run["batch_size"] == 2

@@ -18,13 +18,13 @@ from benchmarks.tasks import DIRECTIONS, TaskError, get_task, list_tasks
 
 # A changed definition needs a version bump and a changelog line; then update its hash here.
 PINNED = {
-    "landscape_t2v@3": "d6874c70914edf33842f4b99830941d3c48ce5739ecb5e7296039b9d0a929db9",
-    "lhqc_outpaint_down@2": "2d84a163978e74178653a5a702c1a16710c704e6b3341365f53858a31ef1d302",
-    "lhqc_outpaint_left@2": "a23021004ce4652b2ba79fc529dfa323533e406363e7c83758634a70ce046beb",
-    "lhqc_outpaint_right@2": "c3e3349f7e5a83f66331158a965422df506b133bf97c08c526d5af1a3b956a41",
-    "lhqc_outpaint_up@2": "2f66be9e42c908fa15ff9c33b8b54d391301f9a061d446b6ab3b3bd443a95d7b",
-    "lhqc_t2i@3": "adde867efec9dcd63940bf465fb0f9d65435f153ed45ba76ebd1d90471cffe32",
-    "lhqv_animate@3": "26c727dc9a7e8cd4127c15e910767135481a5686c241ecd4d400b652c4e15881",
+    "landscape_t2v@4": "d3f75a3185151a2366d36c46ad984445ca7999468193e651133423c752db93ee",
+    "lhqc_outpaint_down@3": "8ef6a38c88f9bed6d16bcd0bb15e73b876e3ed74e4732048a525bdea95c22c7f",
+    "lhqc_outpaint_left@3": "87c268ecda43f6effa0890a05633f11c94a4e6ad6083c076313bd749f0f13ef7",
+    "lhqc_outpaint_right@3": "62386b691dd04fc670846e7a2e6941ec6caa86ee04057420a7d89eb61db71ebe",
+    "lhqc_outpaint_up@3": "0ab4a201849f96d89321f39908ad47820818c56f74a893f907f54f80523e9b19",
+    "lhqc_t2i@4": "5eb9695c56d049bffbfaa0ecf6173d54768d662b2d7ff54fabac98a96ee08cce",
+    "lhqv_animate@4": "7932d74219c1e72453fd45028bac49b6a216afc5d5c12cbf36b51dcab373feb5",
 }
 
 
@@ -35,7 +35,7 @@ def test_every_task_is_pinned_at_its_version():
 
 def test_paper_tasks_use_the_paper_geometry_on_real_data():
     for direction in DIRECTIONS:
-        spec = get_task(f"lhqc_outpaint_{direction}@2")
+        spec = get_task(f"lhqc_outpaint_{direction}@3")
         assert spec.paper_table == "table3" and spec.real.canvas == [1024, 1024]
         assert spec.real.n == 5000 and spec.metrics[0] == "block_fid"
     t2i = get_task("lhqc_t2i")
@@ -43,21 +43,22 @@ def test_paper_tasks_use_the_paper_geometry_on_real_data():
     assert get_task("lhqv_animate").metrics == ["fvd"]
 
 
-def test_sampler_and_given_region_defaults_are_the_papers_since_the_version_bump():
+def test_sampler_and_given_region_defaults_are_the_papers_since_the_version_bumps():
     """v2/v3: top-k at the paper's fraction of the codebook (48 of 1024) everywhere, and
-    outpainting measures outputs that keep the input's pixels."""
+    outpainting measures outputs that keep the input's pixels; v3/v4: per-patch streams."""
     for spec in list_tasks():
         assert spec.sampler.top_k is None and spec.sampler.top_k_fraction == 768 / 16384
-        assert spec.version == (2 if spec.kind == "outpaint" else 3)
-        assert "top-k at its fraction" in spec.changelog[-1]
+        assert spec.version == (3 if spec.kind == "outpaint" else 4)
+        assert "top-k at its fraction" in spec.changelog[-2]
+        assert "per-patch random streams" in spec.changelog[-1]
         assert spec.kind != "outpaint" or spec.keep_input
 
 
 def test_unknown_task_and_version_are_one_line_errors():
     with pytest.raises(TaskError, match="unknown task 'lhqc_nope'"):
         get_task("lhqc_nope")
-    with pytest.raises(TaskError, match="defines lhqc_t2i@3"):
-        get_task("lhqc_t2i@2")
+    with pytest.raises(TaskError, match="defines lhqc_t2i@4"):
+        get_task("lhqc_t2i@3")
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)

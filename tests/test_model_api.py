@@ -130,6 +130,11 @@ def test_sampling_a_text_model_needs_text_and_batches_prompts():
         sample(Nuwa(preset("tiny")).eval(), PatchGrid(1, 1), text="x", progress=False)
 
 
+def uniforms(n: int) -> torch.Tensor:
+    """``n`` float64 draws in [0, 1), as a patch's stream gives them."""
+    return torch.rand(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
 @pytest.mark.parametrize(
     "top_k,top_p,support",
     [(None, None, [0, 1, 2, 3]), (2, None, [0, 1]), (None, 0.7, [0, 1]), (None, 0.5, [0]),
@@ -139,7 +144,7 @@ def test_pick_draws_in_proportion_from_the_filtered_support(top_k, top_p, suppor
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])[[2, 0, 3, 1]]  # shuffled: filters must sort
     codes = torch.tensor([2, 0, 3, 1])  # rank of each entry
     logits = probs.log().expand(20_000, 4)
-    drawn = pick(logits, temperature=1.0, top_k=top_k, top_p=top_p, generator=torch.Generator())
+    drawn = pick(logits, temperature=1.0, top_k=top_k, top_p=top_p, uniform=uniforms(len(logits)))
     counts = torch.bincount(codes[drawn], minlength=4).float() / len(drawn)
     expected = torch.zeros(4)
     expected[support] = torch.tensor([0.5, 0.3, 0.15, 0.05])[support]
@@ -154,7 +159,7 @@ def test_pick_does_not_depend_on_the_float_type_or_the_order_top_k_returns(monke
     logits = torch.randn(4_000, 64, generator=torch.Generator().manual_seed(1))
 
     def draws(x, **kw):
-        return pick(x, temperature=1.0, top_p=None, generator=torch.Generator(), **kw)
+        return pick(x, temperature=1.0, top_p=None, uniform=uniforms(len(x)), **kw)
 
     torch.testing.assert_close(draws(logits, top_k=8), draws(logits.double(), top_k=8))
     torch.testing.assert_close(draws(logits, top_k=None), draws(logits.double(), top_k=None))
@@ -171,8 +176,8 @@ def test_pick_does_not_depend_on_the_float_type_or_the_order_top_k_returns(monke
 
 def test_pick_is_greedy_at_temperature_zero_and_never_draws_zero_probability():
     logits = torch.tensor([[0.0, 3.0, float("-inf"), 1.0]]).expand(5_000, 4)
-    assert (pick(logits, temperature=0, top_k=None, top_p=None, generator=None) == 1).all()
-    drawn = pick(logits, temperature=1.0, top_k=None, top_p=None, generator=torch.Generator())
+    assert (pick(logits, temperature=0, top_k=None, top_p=None, uniform=None) == 1).all()
+    drawn = pick(logits, temperature=1.0, top_k=None, top_p=None, uniform=uniforms(len(logits)))
     assert not (drawn == 2).any() and set(drawn.tolist()) == {0, 1, 3}
 
 

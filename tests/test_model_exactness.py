@@ -101,16 +101,23 @@ def pool_logits(model: Nuwa, plan: Plan, patches: torch.Tensor, text=None) -> to
 
 
 @torch.no_grad()
-def token_logits(model: Nuwa, plan: Plan, patches: torch.Tensor, text=None) -> torch.Tensor:
-    """Teacher-forced, token by token through the NCP (the sampler's path) -> ``[B, N, T, V]``."""
-    decoder = PatchDecoder(model, model.new_pool(plan, patches.shape[0]), text)
-    out = []
-    for s in range(plan.num_steps):
-        decoder.begin(s)
-        feeds = [None, *patches[:, s].unbind(1)]
-        logits = [decoder.feed(i, token) for i, token in enumerate(feeds)]
+def token_logits(
+    model: Nuwa, plan: Plan, patches: torch.Tensor, text=None, waves: bool = False
+) -> torch.Tensor:
+    """Teacher-forced, token by token through the NCP (the sampler's path) -> ``[B, N, T, V]``;
+    ``waves``: each wave of the wavefront schedule as one batch, as the sampler runs it."""
+    batch = patches.shape[0]
+    decoder = PatchDecoder(model, model.new_pool(plan, batch, waves=waves), text)
+    out = [None] * plan.num_steps
+    for wave, steps in enumerate(decoder.pool.schedule.waves):
+        decoder.begin(wave)
+        fed = patches[:, list(steps)].transpose(0, 1).flatten(0, 1)  # [W * B, T], patch-major
+        logits = [decoder.feed(i, token) for i, token in enumerate([None, *fed.unbind(1)])]
         decoder.end()
-        out.append(torch.stack(logits[:-1], 1))
+        logits = torch.stack(logits[:-1], 1).unflatten(0, (len(steps), batch))
+        for step, step_logits in zip(steps, logits, strict=True):
+            out[step] = step_logits
+    assert decoder.pool.peak_occupancy <= decoder.pool.capacity and decoder.pool.occupancy == 0
     return torch.stack(out, 1)
 
 
@@ -127,6 +134,7 @@ def test_incremental_decoding_equals_training_mask_pass(grid, extent, pos_emb):
         assert reference.abs().max() > 1.0  # sharp enough for the tolerance to mean something
         assert_logits_close(pool_logits(model, plan, patches), reference)
         assert_logits_close(token_logits(model, plan, patches), reference)
+        assert_logits_close(token_logits(model, plan, patches, waves=True), reference)
 
 
 def test_exactness_covers_text_no_position_and_masked_decoders():
@@ -139,8 +147,13 @@ def test_exactness_covers_text_no_position_and_masked_decoders():
         reference = text_model.forward_plan(patches, plan, text=text)
     assert_logits_close(pool_logits(text_model, plan, patches, text), reference)
     assert_logits_close(token_logits(text_model, plan, patches, text), reference)
+    assert_logits_close(token_logits(text_model, plan, patches, text, waves=True), reference)
+    no_position = sharp_model(extent, "none")
+    with torch.no_grad():
+        reference = no_position.forward_plan(patches, plan)
+    assert_logits_close(token_logits(no_position, plan, patches, waves=True), reference)
     for model in (
-        sharp_model(extent, "none"),
+        no_position,
         sharp_model(extent, "pre", "nar"),
         sharp_model(extent, "post", "pnar"),
     ):

@@ -82,12 +82,11 @@ def pick_time(model: Nuwa, batch: int, top_k: int | None, repeats: int) -> Stamp
     """Per-call time of drawing one token per row from ``[batch, V]`` logits."""
     weight = model.tok_emb.weight
     logits = weight.new_empty(batch, model.codebook_size).normal_()
-    device = weight.device
-    generator = torch.Generator(device).manual_seed(0)
+    uniform = torch.rand(batch, device=weight.device, dtype=torch.float64)  # drawn per patch
     return timed(
-        lambda: pick(logits, temperature=1.0, top_k=top_k, top_p=None, generator=generator),
+        lambda: pick(logits, temperature=1.0, top_k=top_k, top_p=None, uniform=uniform),
         repeats,
-        device,
+        weight.device,
     )
 
 
@@ -116,7 +115,7 @@ def measure(model: Nuwa, batch: int, patches: int, top_k: int | None, repeats: i
     device = model.tok_emb.weight.device
     t = model.tokens_per_patch
     warm = model.extent.w  # the first e_w columns of a 1-row canvas have less context
-    run = timed_sample(model, strip_plan(1, warm + patches, model), batch, top_k)
+    run = timed_sample(model, strip_plan(1, warm + patches, model.extent), batch, top_k)
     times = per_patch(run, first=warm)
     fastest, average = best(times).seconds(device), mean(times).seconds(device)
     steps = t + 1  # token steps per patch

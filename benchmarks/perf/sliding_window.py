@@ -85,8 +85,9 @@ def sliding_window_sample(
         window = canvas[:, top : top + side, left : left + side].reshape(batch, -1)
         logits = model.forward_patch(window, pool, 0, text=text_states, write=False)
         here = logits[:, (row - top) * side + (col - left)]
+        uniform = torch.rand(batch, generator=generator, device=canvas.device, dtype=torch.float64)
         canvas[:, row, col] = pick(
-            here, temperature=temperature, top_k=top_k, top_p=None, generator=generator
+            here, temperature=temperature, top_k=top_k, top_p=None, uniform=uniform
         )
     return canvas
 
@@ -103,7 +104,7 @@ def measure(model: Nuwa, batch: int, tokens: int, patches: int, top_k: int | Non
     window = Stamp.now(device) - start
     window_patch = window.seconds(device) / tokens * t
     warm = model.extent.w
-    run = timed_sample(model, strip_plan(1, warm + patches, model), batch, top_k)
+    run = timed_sample(model, strip_plan(1, warm + patches, model.extent), batch, top_k)
     ncp_patch = best(per_patch(run, first=warm)).seconds(device)
     return {
         "batch": batch,

@@ -1,11 +1,14 @@
-"""Token-by-token AR decoding of one patch at a time through the Nearby Context Pool.
+"""Token-by-token AR decoding through the Nearby Context Pool, one wave of patches at a time.
 
-Per layer, an attention window ``[B, H, N_max * T + T + 1, D]`` is allocated once per canvas. At
-the start of a patch its context K (plus the ADC.Emb "pre" term) and V are copied from the pool
-into the window's front, once per patch; each fed token then writes its own K (plus the current
-patch's "pre" term, looked up once per canvas) and V in place behind them, and its raw K/V into its
-pool slot, and attends to the window's filled prefix. So a token step is a fixed number of kernel
-calls whatever the context size or canvas size, and nothing is concatenated.
+A wave is one patch (sequential sampling) or several whose contexts are complete (wavefront
+sampling, ``nuwa.schedule``); its ``W`` patches run as one batch of ``W * B`` rows, patch-major.
+Per layer, an attention window ``[W_max * B, H, N_max * T + T + 1, D]`` is allocated once per
+canvas. At the start of a wave each patch's context K (plus the ADC.Emb "pre" term) and V are
+copied from the pool into the window's front, left-padded to the wave's largest context ``N``
+(padding is masked out; a wave of one patch has none); each fed token then writes its own K (plus
+the current patch's "pre" term) and V in place behind them, at the same column for every row, and
+attends to the window's filled prefix. The raw K/V of the wave's tokens go to the pool when the
+wave ends. So a token step is a fixed number of kernel calls whatever the context or canvas size.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from nuwa.ncp import ContextPool
 
 
 class PatchDecoder:
-    """Feeds one AR patch at a time: ``begin(step)``, ``feed(0..T)``, ``end()``.
+    """Feeds one AR wave at a time: ``begin(wave)``, ``feed(0..T)``, ``end()``.
 
     Position ``0`` feeds BOS and position ``i`` feeds token ``i - 1``; the logits of position
-    ``i < T`` predict token ``i``. Feeding position ``T`` (the last token) stores its K/V and its
-    logits are unused; ``end`` then closes the step in the pool. K/V go into the attention window
-    and the pool slot in place, so run it without gradients (``sample`` uses inference mode).
+    ``i < T`` predict token ``i``. Feeding position ``T`` (the last token) computes its K/V and its
+    logits are unused; ``end`` then stores the wave's K/V in the pool and closes the wave. Run it
+    without gradients (``sample`` uses inference mode): K/V are written in place.
     """
 
     def __init__(self, model: Nuwa, pool: ContextPool, text: TextStates | None = None) -> None:
@@ -31,92 +34,128 @@ class PatchDecoder:
             raise ValueError("PatchDecoder is for the AR local decoder")
         cfg, self.model, self.pool = model.cfg, model, pool
         self.t = model.tokens_per_patch
-        batch, head_dim = pool.kv.shape[3], cfg.d_model // cfg.n_head
+        rows = pool.schedule.max_wave * pool.batch
+        head_dim = cfg.d_model // cfg.n_head
         width = pool.plan.max_context * self.t + self.t + 1
-        self.window = pool.kv.new_empty(cfg.n_layer, 2, batch, cfg.n_head, width, head_dim)
-        self.keys, self.values = self.window.unbind(1)  # per layer [B, H, width, D] views
-        self.own: list[tuple[torch.Tensor, torch.Tensor]] = []  # the step's pool slot per layer
+        self.window = pool.kv.new_empty(cfg.n_layer, 2, rows, cfg.n_head, width, head_dim)
+        self.own = pool.kv.new_empty(cfg.n_layer, 2, rows, cfg.n_head, self.t, head_dim)
+        self.visible = torch.ones(rows, 1, 1, width, dtype=torch.bool, device=pool.kv.device)
         self.bias = pool.kv.new_empty(
-            cfg.n_layer, cfg.n_head, 1, width if cfg.pos_emb == "post" else 0
+            cfg.n_layer, rows, cfg.n_head, 1, width if cfg.pos_emb == "post" else 0
         )
-        self.text_kv, self.text_keep = self._text(model, text)
+        self.text = text
         self.axial = model.axial()
-        self.bos = model.tok_emb.weight[model.bos_id].expand(batch, 1, -1)
+        self.bos = model.tok_emb.weight[model.bos_id]
         self.centre = torch.tensor([model.extent.centre], device=pool.kv.device)
         self.centre_k = [  # the current patch's "pre" ADC.Emb per layer, [H, 1, D]
             blk.attn.key_pos(self.centre) if cfg.pos_emb == "pre" else None for blk in model.blocks
         ]
-        self.step, self.front = -1, 0
+        self._text_by_size: dict[int, tuple[list, torch.Tensor | None]] = {}
+        self.rows, self.front, self.padded = 0, 0, False
+        self.text_kv, self.text_keep = self._text(1)
 
     @property
     def nbytes(self) -> int:
         """Bytes of the attention windows (the pool's K/V are ``pool.kv.nbytes`` on top)."""
-        return self.window.nbytes + self.bias.nbytes
+        return self.window.nbytes + self.own.nbytes + self.bias.nbytes + self.visible.nbytes
 
-    @staticmethod
-    def _text(model: Nuwa, text: TextStates | None) -> tuple[list, torch.Tensor | None]:
-        """Per-layer text K/V, cut to the text positions some row keeps (padding of every row
-        adds nothing to attention, and a 77-key CLIP context is mostly padding), and the keep
-        mask, ``None`` once every remaining position is kept by every row."""
-        kv = model.text_kv(text)
-        if text is None:
-            return kv, None
-        keep = text[1]
-        used = keep.any(0).nonzero()[:, 0]
-        kv = [(k.index_select(2, used), v.index_select(2, used)) for k, v in kv]
-        keep = keep.index_select(1, used)
-        return kv, None if bool(keep.all()) else keep
+    def _text(self, patches: int) -> tuple[list, torch.Tensor | None]:
+        """Per-layer text K/V for a wave of ``patches`` patches, cut to the text positions some
+        row keeps (padding of every row adds nothing to attention, and a 77-key CLIP context is
+        mostly padding), and the keep mask, ``None`` once every remaining position is kept."""
+        if patches not in self._text_by_size:
+            kv = self.model.text_kv(self.text)
+            if self.text is None:
+                self._text_by_size[patches] = kv, None
+            else:
+                keep = self.text[1]
+                used = keep.any(0).nonzero()[:, 0]
+                kv = [
+                    tuple(x.index_select(2, used).repeat(patches, 1, 1, 1) for x in pair)
+                    for pair in kv
+                ]
+                keep = keep.index_select(1, used)
+                keep = None if bool(keep.all()) else keep.repeat(patches, 1)
+                self._text_by_size[patches] = kv, keep
+        return self._text_by_size[patches]
 
-    def begin(self, step: int) -> None:
-        """Open ``step`` in the pool and load its context into every layer's window."""
-        self.pool.begin(step)
-        self.step, self.front = step, self.pool.num_context * self.t
-        offsets = self.model.context_offsets(self.pool.plan, step)
+    def begin(self, wave: int) -> None:
+        """Open ``wave`` in the pool and load each patch's context into every layer's window."""
+        pool, t = self.pool, self.t
+        pool.begin(wave)
+        steps = pool.steps
+        patches, n = len(steps), pool.num_context
+        self.rows, self.front = patches * pool.batch, n * t
+        self.text_kv, self.text_keep = self._text(patches)
+        offsets = torch.stack(  # [W, N] ADC.Emb rows, left-padded like the pool's slots
+            [
+                torch.cat([self.centre.expand(n - len(pool.plan.context[s])), self._offsets(s)])
+                for s in steps
+            ]
+        )
+        self.padded = pool.context_valid is not None
+        if self.padded:
+            valid = pool.context_valid.repeat_interleave(t, 1).repeat_interleave(pool.batch, 0)
+            self.visible[: self.rows, 0, 0, : self.front] = valid
+            self.visible[: self.rows, 0, 0, self.front :] = True
         for layer, blk in enumerate(self.model.blocks):
             attn = blk.attn
-            k_ctx, v_ctx = self.pool.gather(layer)
+            k_ctx, v_ctx = pool.gather(layer)
             if attn.pos_emb == "pre":
-                k_ctx = k_ctx + attn.key_pos(offsets).repeat_interleave(self.t, dim=1)
+                pos = attn.key_pos(offsets.flatten()).unflatten(1, (patches, n))  # [H, W, N, D]
+                k_ctx = k_ctx.unflatten(0, (patches, -1)).unflatten(3, (n, t))
+                k_ctx = k_ctx + pos.transpose(0, 1)[:, None, :, :, None]
+                k_ctx = k_ctx.flatten(3, 4).flatten(0, 1)
             elif attn.pos_emb == "post":
-                bias = self.bias[layer, :, 0]
-                bias[:, : self.front] = attn.logit_pos(offsets).repeat_interleave(self.t, 1)
-                bias[:, self.front :] = attn.logit_pos(self.centre)
-            self.keys[layer][:, :, : self.front] = k_ctx
-            self.values[layer][:, :, : self.front] = v_ctx
-        self.own = [self.pool.slot_view(layer) for layer in range(len(self.model.blocks))]
+                bias = self.bias[layer, : self.rows, :, 0]
+                ctx = attn.logit_pos(offsets.flatten()).unflatten(1, (patches, n))  # [H, W, N]
+                ctx = ctx.transpose(0, 1).repeat_interleave(t, 2)  # [W, H, N * T]
+                bias[:, :, : self.front] = ctx.repeat_interleave(pool.batch, 0)
+                bias[:, :, self.front :] = attn.logit_pos(self.centre)
+                if self.padded:
+                    bias.masked_fill_(~self.visible[: self.rows, 0], float("-inf"))
+            self.window[layer, 0, : self.rows, :, : self.front] = k_ctx
+            self.window[layer, 1, : self.rows, :, : self.front] = v_ctx
+
+    def _offsets(self, step: int) -> torch.Tensor:
+        return self.model.context_offsets(self.pool.plan, step)
 
     def feed(self, position: int, token: torch.Tensor | None) -> torch.Tensor:
-        """Feed BOS (``position 0``, ``token None``) or ``token [B]`` at ``position 1..T``.
+        """Feed BOS (``position 0``, ``token None``) or ``token [W * B]`` at ``position 1..T``.
 
-        Returns logits ``[B, V]`` for token ``position`` (meaningless at ``position == T``).
+        Returns logits ``[W * B, V]`` for token ``position`` (meaningless at ``position == T``).
         """
-        model = self.model
+        model, rows = self.model, self.rows
         if position == 0:
-            x = self.bos
+            x = self.bos.expand(rows, 1, -1)
         else:
             x = (model.tok_emb(token) + self.axial[position - 1])[:, None]
         end = self.front + position + 1
+        if self.model.cfg.pos_emb == "post":
+            masks = self.bias[:, :rows, :, :, :end]
+        else:
+            masks = [self.visible[:rows, :, :, :end] if self.padded else None] * len(model.blocks)
 
         def attend_fn(attn, q, k, v):
             layer = attn.layer
-            keys, values = self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
-            if position > 0:  # NCP.Add, one token at a time (BOS stays private)
-                own_k, own_v = self.own[layer]
-                own_k[:, :, position - 1 : position] = k
-                own_v[:, :, position - 1 : position] = v
+            keys = self.window[layer, 0, :rows, :, :end]
+            values = self.window[layer, 1, :rows, :, :end]
+            if position > 0:  # the token's raw K/V, for the pool (BOS stays private)
+                self.own[layer, 0, :rows, :, position - 1 : position] = k
+                self.own[layer, 1, :rows, :, position - 1 : position] = v
             if attn.pos_emb == "pre":
                 torch.add(k, self.centre_k[layer], out=keys[:, :, -1:])
             else:
                 keys[:, :, -1:] = k
             values[:, :, -1:] = v
-            mask = self.bias[layer, :, :, :end] if attn.pos_emb == "post" else None
-            return attend(q, keys, values, mask)
+            return attend(q, keys, values, masks[layer])
 
         for blk, kv in zip(model.blocks, self.text_kv, strict=True):
             x = blk(x, attend_fn, kv, self.text_keep)
         return model.logits(x[:, 0])
 
     def end(self) -> None:
-        """Close the step: the patch's K/V are already in its pool slot (NCP.Add); Remove."""
-        self.pool.end(self.step)
-        self.step = -1
+        """Close the wave: its tokens' K/V go into their pool slots (NCP.Add); Remove."""
+        for layer in range(len(self.model.blocks)):
+            self.pool.write(layer, self.own[layer, 0, : self.rows], self.own[layer, 1, : self.rows])
+        self.pool.end(self.pool.wave)

@@ -29,6 +29,7 @@ from nuwa.model.blocks import Block, attend
 from nuwa.model.config import NuwaConfig
 from nuwa.model.masks import plan_attention
 from nuwa.ncp import ContextPool
+from nuwa.schedule import sequential, wavefront
 from nuwa.text import TEXT_PRESETS, TextEncoder
 
 TextStates = tuple[torch.Tensor, torch.Tensor]
@@ -139,15 +140,23 @@ class Nuwa(nn.Module):
         return plan if self.cfg.use_context else plan.without_context()
 
     def new_pool(
-        self, plan: Plan, batch_size: int, dtype: torch.dtype | None = None
+        self,
+        plan: Plan,
+        batch_size: int,
+        dtype: torch.dtype | None = None,
+        *,
+        waves: bool = False,
     ) -> ContextPool:
         """A preallocated :class:`ContextPool` for ``plan`` and ``batch_size`` (model's device).
 
         ``dtype`` defaults to the weights' (pass e.g. ``torch.bfloat16`` under autocast).
+        ``waves``: run the plan on its wavefront schedule (``nuwa.schedule.wavefront``) rather
+        than step by step.
         """
         p = self.tok_emb.weight
+        plan = self.effective_plan(plan)
         return ContextPool(
-            self.effective_plan(plan),
+            wavefront(plan) if waves else sequential(plan),
             n_layer=self.cfg.n_layer,
             batch=batch_size,
             n_head=self.cfg.n_head,
@@ -178,7 +187,8 @@ class Nuwa(nn.Module):
 
         Args:
             tokens: ``[B, T]`` the patch's codes (teacher forcing; raster inside the patch).
-            pool: the plan's pool; steps must run in plan order.
+            pool: the plan's pool; steps must run in the order of its schedule, and ``step`` must
+                be a wave of its own there (given steps are, on every schedule).
             text: ``encode_text`` output for text models.
             input_mask: ``[B, T]`` NAR / P-NAR only: positions fed as MASK.
             write: store this patch's K/V in the pool and end the step (NCP.Add + Remove). A call
@@ -189,7 +199,10 @@ class Nuwa(nn.Module):
         """
         if write and input_mask is not None and bool(input_mask.any()):
             raise ValueError("a masked input cannot be written as the patch's cache")
-        pool.begin(step)
+        wave = pool.schedule.wave_of[step]
+        if len(pool.schedule.waves[wave]) != 1:
+            raise ValueError(f"step {step} runs in a wave of several patches: use PatchDecoder")
+        pool.begin(wave)
         ar = self.cfg.local_decoder == "ar"
         x = self.embed_patch(tokens, input_mask)
         seq, t = x.shape[1], self.tokens_per_patch
@@ -222,7 +235,7 @@ class Nuwa(nn.Module):
         for blk, kv in zip(self.blocks, self.text_kv(text), strict=True):
             x = blk(x, attend_fn, kv, None if text is None else text[1])
         if write:
-            pool.end(step)
+            pool.end(wave)
         return self.logits(x[:, :t])
 
     def forward_plan(

@@ -1,0 +1,167 @@
+"""Wavefront decoding: waves respect every plan dependency, the pool stays bounded in patches,
+and the canvas equals step-by-step decoding byte for byte in float64.
+
+The logits of wave decoding are checked against the training-mask oracle in
+``test_model_exactness``; here the schedules themselves and the sampler end to end.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nuwa.adc import Extent, ExtentWarning, make_plan
+from nuwa.layout import Layout, PatchGrid
+from nuwa.model import Nuwa, preset
+from nuwa.sampling import patch_uniforms, sample
+from nuwa.schedule import Schedule, sequential, wavefront
+
+ALL_ORDERS = ("omega", "omega_star", "zeta", "zeta_star", "spiral")
+
+
+def quiet_plan(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtentWarning)
+        return make_plan(*args, **kwargs)
+
+
+def check_schedule(schedule: Schedule) -> None:
+    """Waves partition the steps, run after their context, and the pool (simulated in patches)
+    never holds more than the capacity, holds every context patch while needed, ends empty."""
+    plan = schedule.plan
+    assert sorted(s for wave in schedule.waves for s in wave) == list(range(plan.num_steps))
+    assert schedule.waves[: plan.num_given] == tuple((s,) for s in range(plan.num_given))
+    live: set[int] = set()
+    for wave, steps in enumerate(schedule.waves):
+        for step in steps:
+            for patch in plan.context[step]:
+                assert schedule.wave_of[plan.step_of[patch]] < wave  # done in an earlier wave
+                assert patch in live  # and still pooled
+        live |= {plan.order[s] for s in steps}
+        assert len(live) <= schedule.capacity
+        live -= set(schedule.released[wave])
+    assert not live
+
+
+grids = st.builds(PatchGrid, st.integers(1, 5), st.integers(1, 7), st.integers(1, 3))
+extents = st.builds(Extent, st.integers(0, 3), st.integers(0, 3), st.integers(0, 2))
+
+
+@settings(max_examples=80, deadline=None)
+@given(grid=grids, extent=extents, order=st.sampled_from(ALL_ORDERS), data=st.data())
+def test_waves_respect_every_plan_dependency_for_every_order_and_video(grid, extent, order, data):
+    given_ids = data.draw(st.sets(st.integers(0, grid.num_patches - 1), max_size=grid.num_patches))
+    plan = quiet_plan(grid, extent, order, given=given_ids)
+    steps, fronts = sequential(plan), wavefront(plan)
+    check_schedule(steps)
+    check_schedule(fronts)
+    assert steps.num_waves == plan.num_steps and steps.max_wave == 1
+    # every generated step runs in the earliest wave its context allows
+    for step in range(plan.num_given, plan.num_steps):
+        before = [fronts.wave_of[plan.step_of[p]] for p in plan.context[step]]
+        assert fronts.wave_of[step] == max([plan.num_given - 1, *before]) + 1
+
+
+@pytest.mark.parametrize(
+    "rows, cols, extent, waves",
+    [(8, 152, 1, 310), (8, 152, 2, 461), (8, 32, 2, 101), (1, 16, 2, 16), (4, 16, 2, 49)],
+)
+def test_omega_wave_counts_on_the_benchmark_canvases(rows, cols, extent, waves):
+    """Under omega, patch (r, c) runs in wave r + (e_h + 1) c when the canvas has more than e_h
+    rows (the paper's 8 x 152 canvas: 310 waves at extent 1 instead of 1,216 steps)."""
+    plan = quiet_plan(PatchGrid(rows, cols), (extent, extent, 0), "omega")
+    schedule = wavefront(plan)
+    assert schedule.num_waves == waves
+    for step, patch in enumerate(plan.order):
+        _, r, c = plan.grid.coords(patch)
+        assert schedule.wave_of[step] == (r + (extent + 1) * c if rows > extent else c)
+
+
+def test_pool_capacity_in_patches_does_not_grow_with_width():
+    narrow = wavefront(quiet_plan(PatchGrid(8, 8), (2, 2, 0), "omega"))
+    wide = wavefront(quiet_plan(PatchGrid(8, 152), (2, 2, 0), "omega"))
+    assert narrow.capacity == wide.capacity
+    assert narrow.max_wave == wide.max_wave == 3
+    # a front runs along a diagonal, so the pool holds e_w + 1 columns, not e_w and a part
+    assert sequential(wide.plan).capacity == 2 * 8 + 2 + 1
+    assert wide.capacity == (2 + 1) * 8
+
+
+def float64_model(**overrides) -> Nuwa:
+    torch.manual_seed(0)
+    return Nuwa(preset("tiny", **overrides)).double().eval()
+
+
+CASES = {
+    "pre": {},
+    "post": {"pos_emb": "post"},
+    "none": {"pos_emb": "none"},
+    "text+cfg": {"text": "clip-tiny"},
+    "video": {"extent": (1, 1, 1)},
+    "extent2": {"extent": (2, 2, 0)},
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASES.keys())
+def test_wavefront_sampling_equals_sequential_byte_for_byte_in_float64(case):
+    model = float64_model(**CASES[case])
+    frames = 2 if model.extent.f else 1
+    grid = PatchGrid(4, 5, frames)
+    layout = Layout(model.cfg.patch_size)
+    given_tokens = torch.randint(0, model.codebook_size, (2, *layout.token_shape(grid)))
+    text = ["a lake", "two hills"] if model.text is not None else None
+    for order, given_ids in [
+        ("omega", ()),
+        ("zeta_star", ()),
+        ("spiral", (grid.patch_id(0, 1, 2),)),
+        ("omega", grid.region(cols=slice(0, 2))),
+    ]:
+        plan = quiet_plan(grid, model.extent, order, given=given_ids)
+        canvases, finished, stats = [], [], []
+        for waves in (False, True):
+            done: list[int] = []
+            stats.append({})
+            canvases.append(
+                sample(
+                    model,
+                    plan,
+                    text=text,
+                    given_tokens=given_tokens if given_ids else None,
+                    batch_size=2,
+                    top_k=20,
+                    cfg_scale=2.5 if text else 1.0,
+                    seed=3,
+                    wavefront=waves,
+                    progress=False,
+                    on_patch=lambda patch, tokens, done=done: done.append(patch),
+                    stats=stats[-1],
+                )
+            )
+            finished.append(done)
+        assert torch.equal(canvases[0], canvases[1]), (case, order)
+        assert sorted(finished[0]) == sorted(finished[1]) == sorted(plan.order[plan.num_given :])
+        assert stats[1]["waves"] < stats[0]["waves"] == plan.num_steps
+        for s in stats:
+            assert s["peak_occupancy"] <= s["capacity"]
+
+
+def test_a_patch_draws_from_its_own_stream():
+    a = patch_uniforms(0, 5, (2, 16), "cpu")
+    assert torch.equal(a, patch_uniforms(0, 5, (2, 16), "cpu"))
+    assert not torch.equal(a, patch_uniforms(0, 6, (2, 16), "cpu"))
+    assert not torch.equal(a, patch_uniforms(1, 5, (2, 16), "cpu"))
+    assert a.dtype == torch.float64 and a.min() >= 0 and a.max() < 1
+
+
+def test_wavefront_is_for_the_ar_decoder_and_off_by_default_for_the_others():
+    model = Nuwa(preset("tiny", local_decoder="pnar")).eval()
+    plan = make_plan(PatchGrid(2, 3), model.extent, "omega")
+    with pytest.raises(ValueError, match="wavefront decoding runs the AR local decoder"):
+        sample(model, plan, wavefront=True, progress=False)
+    stats: dict = {}
+    sample(model, plan, pnar_steps=2, progress=False, stats=stats)
+    assert stats["waves"] == plan.num_steps
