@@ -26,14 +26,15 @@ import math
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
 from benchmarks.perf.common import (
     DEFAULT_OUT,
     build_model,
+    memory_kib,
     per_patch,
+    reset_peak_rss,
     run_info,
     set_threads,
     strip_plan,
@@ -46,30 +47,6 @@ from nuwa.model.blocks import attention_probe
 NAME = "canvas_scaling"
 METHODS = ("ncp", "full_context")
 MEMORY_LABELS = {"peak_rss_mb": "peak RSS (MB)", "peak_gpu_mb": "peak GPU memory (MB)"}
-
-
-def memory_kib() -> tuple[int, int]:
-    """``(current RSS, peak RSS)`` of this process in KiB (Linux ``/proc``; else peak twice)."""
-    try:
-        fields = dict(
-            line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
-        )
-        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
-    except (OSError, KeyError):
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak //= 1024 if sys.platform == "darwin" else 1  # bytes on macOS, KiB on Linux
-        return peak, peak
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's peak RSS to its current RSS (Linux >= 4.0); False if not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def measure(
@@ -85,13 +62,13 @@ def measure(
     """Sample a ``rows x cols`` canvas with ``method``; costs, counted invariants and memory."""
     extent = {} if method == "ncp" else {"extent": (rows - 1, cols - 1, 0)}
     model = build_model(preset, device, **extent).to(getattr(torch, dtype))
-    timed_sample(model, strip_plan(rows, 2, model), batch)  # warm-up: kernels, allocator
+    timed_sample(model, strip_plan(rows, 2, model.extent), batch)  # warm-up: kernels, allocator
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     peak_reset = reset_peak_rss()
     rss_before, _ = memory_kib()
-    plan = strip_plan(rows, cols, model)
+    plan = strip_plan(rows, cols, model.extent)
     repeats = math.ceil(min_patches / plan.num_steps)
     times, runs, most_keys = [], [], [0]
     with attention_probe() as calls:

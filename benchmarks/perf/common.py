@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import platform
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from nuwa.adc import ExtentWarning, Plan, make_plan
+from nuwa.adc import Extent, ExtentWarning, Plan, make_plan
 from nuwa.checkpoint import git_commit
 from nuwa.io import atomic_write_bytes, atomic_write_json
 from nuwa.layout import PatchGrid
@@ -96,14 +97,14 @@ def build_model(name: str, device: str, seed: int = 0, **overrides) -> Nuwa:
     return Nuwa(preset(name, **overrides)).to(device).eval()
 
 
-def strip_plan(rows: int, cols: int, model: Nuwa) -> Plan:
-    """The omega plan of a ``rows x cols`` canvas at the model's extent.
+def strip_plan(rows: int, cols: int, extent: Extent | tuple[int, int, int]) -> Plan:
+    """The omega plan of a ``rows x cols`` canvas at ``extent`` (a model's).
 
     The extent reaching past a 1-row canvas is expected here, so its warning is silenced.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtentWarning)
-        return make_plan(PatchGrid(rows, cols), model.extent, "omega")
+        return make_plan(PatchGrid(rows, cols), extent, "omega")
 
 
 def timed_sample(
@@ -141,6 +142,30 @@ def timed_sample(
         stats=stats,
     )
     return {"start": start, "stamps": stamps, "stats": stats}
+
+
+def memory_kib() -> tuple[int, int]:
+    """``(current RSS, peak RSS)`` of this process in KiB (Linux ``/proc``; else peak twice)."""
+    try:
+        fields = dict(
+            line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
+        )
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    except (OSError, KeyError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak //= 1024 if sys.platform == "darwin" else 1  # bytes on macOS, KiB on Linux
+        return peak, peak
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0); False if not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def run_info(args, device: str) -> dict:

@@ -44,6 +44,7 @@ def scripts(preset: str) -> dict[str, Script]:
             "benchmarks.perf.sampling_throughput", "sampling_throughput.json"
         ),
         "sliding_window": Script("benchmarks.perf.sliding_window", "sliding_window.json"),
+        "wavefront": Script("benchmarks.perf.wavefront", "wavefront.json"),
         "training_throughput": Script(
             "benchmarks.perf.training_throughput",
             f"training_throughput_{preset}.json",
@@ -106,6 +107,16 @@ def goals(out_dir: Path, preset: str) -> list[dict]:
                     target,
                     True,
                 )
+    fronts = found["wavefront"]
+    if fronts:
+        for row in fronts["canvases"]:
+            if (row["rows"], row["cols"]) == (8, 32):
+                goal(
+                    "wavefront / sequential wall time, 8x32 (x)", row["wall_time_ratio"], 2.0, True
+                )
+                goal(
+                    "wavefront / sequential peak memory, 8x32 (x)", row["memory_ratio"], 1.3, False
+                )
     sampling = found["sampling_throughput"]
     if sampling:
         for row in sampling["rows"]:
@@ -128,7 +139,8 @@ def goals(out_dir: Path, preset: str) -> list[dict]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Run every perf script (canvas scaling, sampling, sliding window, training, metrics)."""
+    """Run every perf script (canvas scaling, sampling, sliding window, wavefront, training,
+    metrics)."""
     names = list(scripts("small"))
     parser.add_argument("--quick", action="store_true", help="smaller runs of every script")
     parser.add_argument(

@@ -105,7 +105,7 @@ def decode_memory(checkpoint: str | None, preset: str, patches: int) -> dict:
     """Peak RSS of streamed decoding of a 1 x ``patches`` tile canvas, in a fresh process."""
     code = (
         "import json, torch\n"
-        "from benchmarks.perf.canvas_scaling import memory_kib, reset_peak_rss\n"
+        "from benchmarks.perf.common import memory_kib, reset_peak_rss\n"
         "from nuwa.tokenizer import build_vqgan, load_tokenizer\n"
         f"m = load_tokenizer({checkpoint!r}) if {checkpoint!r} else build_vqgan({preset!r})\n"
         "m = getattr(m, 'vqgan', m).eval()\n"
