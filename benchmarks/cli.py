@@ -58,7 +58,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 TOOLS = """more tools (python -m ...):
   benchmarks.eval                 the task subcommands under torchrun (several GPUs or nodes)
   benchmarks.metric_sanity        does a feature space see known damage (noise, blur, flips)?
-  benchmarks.layout               sky / ridge / ground heights of generated landscapes
+  benchmarks.layout_score         sky / ridge / ground heights of generated landscapes
   benchmarks.output_checks        seams, kept input, motion of what a user gets back
   benchmarks.tokenizer_quality    a VQGAN's reconstructions against the palette baseline
   benchmarks.attention_health     attention logit sizes and float32 stability

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -19,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from benchmarks.tasks import Sampler, TaskError, TaskSpec
 from evaluation import Region
 from evaluation.motion_fd import LAGS as MOTION_LAGS
+from nuwa.outpainting import GROWTH, SIDES, generated_region, given_region
 from nuwa.pipeline import SamplerOptions
 
 PROCEDURAL = "procedural"
@@ -194,23 +194,19 @@ def run_setting(config: EvalConfig) -> str:
 
 
 def outpaint_regions(direction: str, height: int, width: int) -> tuple[Region, Region]:
-    """(given, generated) pixel rectangles of a height x width outpainting canvas.
+    """(given, generated) pixel rectangles of a height x width outpainting canvas that grew by
+    half its size towards ``direction`` (``nuwa.outpainting`` holds the geometry).
 
-    The canvas grows towards ``direction``: "up" gives the lower half and generates the upper
-    half (the paper's Up Extend), "right" gives the left half and generates the right half.
+    "up" gives the lower half and generates the upper half (the paper's Up Extend), "right" gives
+    the left half and generates the right half.
     """
-    half_h, half_w = height // 2, width // 2
-    top, bottom = Region(0, 0, half_h, width), Region(half_h, 0, height - half_h, width)
-    left, right = Region(0, 0, height, half_w), Region(0, half_w, height, width - half_w)
-    regions = {
-        "up": (bottom, top),
-        "down": (top, bottom),
-        "left": (right, left),
-        "right": (left, right),
-    }
-    if direction not in regions:
-        raise TaskError(f"direction {direction!r} is not one of {sorted(regions)}")
-    return regions[direction]
+    if direction not in SIDES:
+        raise TaskError(f"direction {direction!r} is not one of {', '.join(SIDES)}")
+    amount = generated_px(direction, height, width)
+    grow_h, grow_w = GROWTH[direction]
+    in_h, in_w = height - grow_h * amount, width - grow_w * amount
+    given = Region(*given_region(direction, in_h, in_w, amount))
+    return given, Region(*generated_region(direction, in_h, in_w, amount))
 
 
 def generated_px(direction: str, height: int, width: int) -> int:
@@ -229,17 +225,3 @@ def describe_measured(config: EvalConfig) -> str:
     """``"whole canvas"`` or ``"generated region [top, left, height, width]"``."""
     region = measured_region(config)
     return "whole canvas" if region is None else f"generated region {region.as_list()}"
-
-
-def region_mask(region: Region, height: int, width: int) -> np.ndarray:
-    """bool [height, width], True inside ``region``."""
-    mask = np.zeros((height, width), dtype=bool)
-    mask[region.top : region.top + region.height, region.left : region.left + region.width] = True
-    return mask
-
-
-def crop(image: np.ndarray, region: Region) -> np.ndarray:
-    """``image[..., H, W, C]`` cut to ``region`` (frames, if any, are kept)."""
-    return image[
-        ..., region.top : region.top + region.height, region.left : region.left + region.width, :
-    ]

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 import nuwa
 from benchmarks.cache import SampleRef, SampleStore, digest
-from benchmarks.config import DTYPES, EvalConfig, crop, generated_px, outpaint_regions
+from benchmarks.config import DTYPES, EvalConfig, generated_px, outpaint_regions
 from benchmarks.data import RealSet
 from benchmarks.distributed import Ranks
 from benchmarks.tasks import TaskError
@@ -178,7 +178,7 @@ def _generate_batch(
         out = pipeline.text_to_image(texts, width, height, **opts)
     elif config.kind == "outpaint":
         given, _ = outpaint_regions(config.direction, height, width)
-        images = [np.ascontiguousarray(crop(item.load(), given)) for item in selected]
+        images = [np.ascontiguousarray(given.crop(item.load())) for item in selected]
         amount = generated_px(config.direction, height, width)
         out = pipeline.outpaint(
             images,

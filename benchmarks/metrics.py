@@ -31,7 +31,6 @@ from benchmarks.config import (
     PROCEDURAL,
     EvalConfig,
     Features,
-    crop,
     describe_measured,
     measured_region,
 )
@@ -201,7 +200,7 @@ class _Context:
         return describe_measured(self.config)
 
     def cut(self, sample: np.ndarray) -> np.ndarray:
-        return sample if self.region is None else np.ascontiguousarray(crop(sample, self.region))
+        return sample if self.region is None else np.ascontiguousarray(self.region.crop(sample))
 
 
 def _generated_vs_real(stream: str) -> Callable[[Any, Chunk], None]:

@@ -51,6 +51,16 @@ class Region:
     def as_list(self) -> list[int]:
         return [self.top, self.left, self.height, self.width]
 
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """``image[..., H, W, C]`` cut to this rectangle (leading axes, e.g. frames, kept)."""
+        return image[..., self.top : self.top + self.height, self.left : self.left + self.width, :]
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """bool ``[height, width]``, True inside this rectangle."""
+        inside = np.zeros((height, width), dtype=bool)
+        inside[self.top : self.top + self.height, self.left : self.left + self.width] = True
+        return inside
+
 
 def block_positions(
     height: int,

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange
 
+DOWNSAMPLE = 16
+"""Pixels per token side: the tokenizer's compression factor (paper Table 1, f16)."""
+
 
 @dataclass(frozen=True)
 class PatchGrid:
@@ -64,7 +67,7 @@ class Layout:
     """
 
     patch_size: int = 16
-    downsample: int = 16
+    downsample: int = DOWNSAMPLE
 
     @property
     def tokens_per_patch(self) -> int:

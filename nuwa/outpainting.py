@@ -15,6 +15,8 @@ GROWTH = {"right": (0, 1), "left": (0, 1), "down": (1, 0), "up": (1, 0), "all": 
 """Direction -> how many times ``amount_px`` is added to (height, width)."""
 DIRECTIONS = tuple(GROWTH)
 """Outpainting directions; ``"all"`` grows every side and generates in a spiral."""
+SIDES = DIRECTIONS[:4]
+"""The one-side directions (paper Table 3's four outpainting tasks)."""
 
 
 def _growth(direction: str) -> tuple[int, int]:

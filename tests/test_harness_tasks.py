@@ -9,7 +9,6 @@ import pytest
 from benchmarks.config import (
     generated_px,
     outpaint_regions,
-    region_mask,
     resolve_config,
     run_setting,
 )
@@ -66,8 +65,8 @@ def test_given_and_generated_halves_partition_the_canvas(direction):
     height, width = 512, 768
     given, generated = outpaint_regions(direction, height, width)
     given_mask, generated_mask = (
-        region_mask(given, height, width),
-        region_mask(generated, height, width),
+        given.mask(height, width),
+        generated.mask(height, width),
     )
     assert not (given_mask & generated_mask).any() and (given_mask | generated_mask).all()
     assert given_mask.sum() == generated_mask.sum() == height * width // 2
@@ -104,9 +103,7 @@ def test_real_pipeline_generates_exactly_the_task_region(tiny_pipeline, directio
         [half], direction=direction, amount_px=amount, seed=0, progress=False
     )
     assert canvas.shape == (side, side, 3)
-    np.testing.assert_array_equal(
-        tiny_pipeline.last_generated_mask, region_mask(generated, side, side)
-    )
+    np.testing.assert_array_equal(tiny_pipeline.last_generated_mask, generated.mask(side, side))
     assert tiny_pipeline.last_given_region == tuple(given.as_list())
     box = nuwa.pipeline.generated_region(direction, given.height, given.width, amount)
     assert box == tuple(generated.as_list())

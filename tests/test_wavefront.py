@@ -7,26 +7,17 @@ The logits of wave decoding are checked against the training-mask oracle in
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_model_plan import ALL_ORDERS, extents, grids, quiet_plan
 
-from nuwa.adc import Extent, ExtentWarning, make_plan
+from nuwa.adc import make_plan
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.sampling import patch_uniforms, sample
 from nuwa.schedule import Schedule, sequential, wavefront
-
-ALL_ORDERS = ("omega", "omega_star", "zeta", "zeta_star", "spiral")
-
-
-def quiet_plan(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExtentWarning)
-        return make_plan(*args, **kwargs)
 
 
 def check_schedule(schedule: Schedule) -> None:
@@ -45,10 +36,6 @@ def check_schedule(schedule: Schedule) -> None:
         assert len(live) <= schedule.capacity
         live -= set(schedule.released[wave])
     assert not live
-
-
-grids = st.builds(PatchGrid, st.integers(1, 5), st.integers(1, 7), st.integers(1, 3))
-extents = st.builds(Extent, st.integers(0, 3), st.integers(0, 3), st.integers(0, 2))
 
 
 @settings(max_examples=80, deadline=None)

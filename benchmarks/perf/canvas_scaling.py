@@ -21,24 +21,23 @@ within 1.1x. The full-context columns show the growth that the NCP avoids.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
-import subprocess
-import sys
 
 import torch
 
 from benchmarks.perf.common import (
-    DEFAULT_OUT,
+    add_run_arguments,
     build_model,
     memory_kib,
     per_patch,
     reset_peak_rss,
     run_info,
+    run_worker,
     set_threads,
     strip_plan,
     timed_sample,
+    worker_main,
     write_results,
 )
 from nuwa.model import preset
@@ -103,30 +102,14 @@ def measure(
     }
 
 
-def measure_in_subprocess(spec: dict, threads: int | None) -> dict:
-    """:func:`measure` in a fresh interpreter, so peak memory is this run's alone."""
-    command = [sys.executable, "-m", "benchmarks.perf.canvas_scaling", "--worker", json.dumps(spec)]
-    if threads:
-        command += ["--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"canvas_scaling worker {spec} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--widths", type=int, nargs="+", default=[4, 16, 64, 256])
     parser.add_argument("--rows", type=int, default=1, help="canvas height in patches")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--min-patches", type=int, default=16, help="per width, by repeating")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bf16 on CUDA")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--in-process", action="store_true", help="no subprocess per run")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    add_run_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="widths 4 16 64")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -153,9 +136,10 @@ def run(args: argparse.Namespace) -> dict:
                 preset=args.preset, method=method, rows=args.rows, cols=cols, batch=args.batch,
                 device=args.device, dtype=dtype, min_patches=args.min_patches,
             )  # fmt: skip
-            row[method] = (
-                measure(**spec) if args.in_process else measure_in_subprocess(spec, args.threads)
-            )
+            if args.in_process:
+                row[method] = measure(**spec)
+            else:  # __spec__.name: this module's name, also under python -m
+                row[method] = run_worker(__spec__.name, spec, args.threads)
         row["full_over_ncp"] = row["full_context"]["ms_per_patch"] / row["ncp"]["ms_per_patch"]
         rows.append(row)
         cells = [f"{cols:>5}"]
@@ -242,14 +226,7 @@ def panels(rows: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.worker:
-        set_threads(args.threads)
-        print(json.dumps(measure(**json.loads(args.worker))))
-        return
-    run(args)
+    worker_main(__doc__, add_arguments, run, measure, argv)
 
 
 if __name__ == "__main__":

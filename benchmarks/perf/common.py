@@ -9,8 +9,11 @@ device synchronise, since the work happens on the GPU.
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import platform
+import subprocess
 import sys
 import time
 import warnings
@@ -166,6 +169,47 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def run_worker(module: str, spec: dict, threads: int | None) -> dict:
+    """``python -m module --worker SPEC``: a script's ``measure(**spec)`` in a fresh interpreter,
+    so its peak memory is this run's alone; returns the dict it printed as its last line."""
+    command = [sys.executable, "-m", module, "--worker", json.dumps(spec)]
+    if threads:
+        command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} worker {spec} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a script that runs each measurement in a :func:`run_worker` subprocess."""
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bf16 on CUDA")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--in-process", action="store_true", help="no subprocess per run")
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+
+
+def worker_main(
+    doc: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], object],
+    measure: Callable[..., dict],
+    argv: list[str] | None = None,
+) -> None:
+    """Entry point of a script with a :func:`run_worker` mode: ``--worker SPEC`` prints
+    ``measure(**SPEC)`` as one JSON line; otherwise ``run(args)``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.worker:
+        set_threads(args.threads)
+        print(json.dumps(measure(**json.loads(args.worker))))
+        return
+    run(args)
 
 
 def run_info(args, device: str) -> dict:

@@ -24,22 +24,21 @@ Goals: wall-time ratio >= 2 at 8 x 32 patches and batch 1; peak memory within 1.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 
 import torch
 
 from benchmarks.perf.common import (
-    DEFAULT_OUT,
     PROMPT,
     Stamp,
+    add_run_arguments,
     build_model,
     memory_kib,
     reset_peak_rss,
     run_info,
+    run_worker,
     set_threads,
     strip_plan,
+    worker_main,
     write_results,
 )
 from nuwa.model import preset
@@ -77,9 +76,8 @@ def measure(
     waves = method == "wavefront"
     text = [PROMPT] * batch if model.text is not None else None
     options = dict(text=text, batch_size=batch, top_k=48, seed=0, wavefront=waves, progress=False)
-    sample(
-        model, strip_plan(min(rows, 3), 2, model.extent), **options
-    )  # warm-up: kernels, allocator
+    warm_up = strip_plan(min(rows, 3), 2, model.extent)  # kernels, allocator
+    sample(model, warm_up, **options)
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -107,17 +105,6 @@ def measure(
     }
 
 
-def measure_in_subprocess(spec: dict, threads: int | None) -> dict:
-    """:func:`measure` in a fresh interpreter, so peak memory is this run's alone."""
-    command = [sys.executable, "-m", "benchmarks.perf.wavefront", "--worker", json.dumps(spec)]
-    if threads:
-        command += ["--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"wavefront worker {spec} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def count(preset_name: str, rows: int, cols: int) -> dict:
     """Steps and pool capacity of both schedules of an omega canvas, without sampling."""
     plan = strip_plan(rows, cols, preset(preset_name).extent)
@@ -143,13 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--count", type=parse_canvas, nargs="*", default=[(8, 152)])
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bf16 on CUDA")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--in-process", action="store_true", help="no subprocess per run")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    add_run_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="only canvases up to 64 patches")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -175,9 +157,10 @@ def run(args: argparse.Namespace) -> dict:
                 preset=args.preset, method=method, rows=r, cols=c, batch=args.batch,
                 device=args.device, dtype=dtype,
             )  # fmt: skip
-            row[method] = (
-                measure(**spec) if args.in_process else measure_in_subprocess(spec, args.threads)
-            )
+            if args.in_process:
+                row[method] = measure(**spec)
+            else:  # __spec__.name: this module's name, also under python -m
+                row[method] = run_worker(__spec__.name, spec, args.threads)
         seq, wave = row["sequential"], row["wavefront"]
         row["time_ratio"] = seq["ms_per_patch"] / wave["ms_per_patch"]
         row["wall_time_ratio"] = seq["ms_per_patch_wall"] / wave["ms_per_patch_wall"]
@@ -251,14 +234,7 @@ def panels(rows: list[dict], memory_key: str) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.worker:
-        set_threads(args.threads)
-        print(json.dumps(measure(**json.loads(args.worker))))
-        return
-    run(args)
+    worker_main(__doc__, add_arguments, run, measure, argv)
 
 
 if __name__ == "__main__":

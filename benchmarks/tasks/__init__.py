@@ -22,11 +22,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nuwa.errors import UserError
+from nuwa.outpainting import SIDES
 from nuwa.sampling import PAPER_TOP_K_FRACTION
 
 TASK_DIR = Path(__file__).resolve().parent
 KINDS = ("outpaint", "t2i", "animate", "t2v")
-DIRECTIONS = ("up", "down", "left", "right")
+DIRECTIONS = SIDES
 PROFILES = ("real", "procedural")
 
 

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PX = 16  # pixels per token side (kept local so this module needs nothing from the model)
+from nuwa.layout import DOWNSAMPLE
+
+PX = DOWNSAMPLE  # pixels per token side, short for the index arithmetic below
 
 
 @dataclass(frozen=True)

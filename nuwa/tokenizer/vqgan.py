@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from nuwa.layout import DOWNSAMPLE
 from nuwa.tokenizer import tiling
 from nuwa.tokenizer.modules import Decoder, Encoder
 from nuwa.tokenizer.quantize import Quantized, VectorQuantizer
-
-DOWNSAMPLE = 16  # pixels per token side; the paper's compression ratio (Table 1)
 
 
 @dataclass

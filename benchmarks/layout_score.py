@@ -1,7 +1,7 @@
 """Vertical layout of generated landscapes: do sky, ridges and ground land at the right heights?
 
-    python -m benchmarks.layout [--checkpoint DIR | MODEL --tokenizer TOK] [--n 32] [--size 512]
-                                [--out FILE.json]
+    python -m benchmarks.layout_score [--checkpoint DIR | MODEL --tokenizer TOK] [--n 32]
+        [--size 512] [--out FILE.json]
 
 Held-out procedural scenes (test split, procedural-landscapes-v1) have a known ground truth. For
 each LHQC direction the model generates one half of a scene from the other half, and for
@@ -24,15 +24,14 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.config import Region, crop, outpaint_regions
+from benchmarks.config import Region, outpaint_regions
 from benchmarks.harness import load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
+from nuwa.outpainting import SIDES
 from nuwa.train.export import SAMPLER
-
-DIRECTIONS = ("right", "left", "down", "up")
 
 
 def row_profile_l1(generated: np.ndarray, real: np.ndarray) -> np.ndarray:
@@ -50,11 +49,11 @@ def score(
     generated: np.ndarray, real: np.ndarray, region: Region, reconstructed: np.ndarray
 ) -> dict:
     """Model, shuffled-scene and reconstruction scores on ``region`` of uint8 ``[N, H, W, 3]``."""
-    real_part = crop(real, region)
+    real_part = region.crop(real)
     return {
-        "model": summary(row_profile_l1(crop(generated, region), real_part)),
+        "model": summary(row_profile_l1(region.crop(generated), real_part)),
         "shuffled_scene": summary(row_profile_l1(np.roll(real_part, 1, axis=0), real_part)),
-        "reconstruction": summary(row_profile_l1(crop(reconstructed, region), real_part)),
+        "reconstruction": summary(row_profile_l1(region.crop(reconstructed), real_part)),
     }
 
 
@@ -92,10 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
     reconstructed = pipe.tokenizer.decode(pipe.tokenizer.encode(real)).numpy()
 
     results = dict(checkpoint=args.checkpoint, scenes=args.n, size=args.size, sampler=sampler)
-    for direction in DIRECTIONS:
+    for direction in SIDES:
         given, generated = outpaint_regions(direction, args.size, args.size)
         outputs = pipe.outpaint(
-            [crop(image, given) for image in real],
+            [given.crop(image) for image in real],
             direction=direction,
             amount_px=args.size // 2,
             texts=captions,
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"row-profile L1 (0-255, lower is better) on {args.n} procedural {args.size}² scenes")
     print(f"{'task':15s} {'model':>13s} {'shuffled scene':>15s} {'reconstruction':>15s}")
-    for task in (*DIRECTIONS, "text_to_image"):
+    for task in (*SIDES, "text_to_image"):
         cells = [f"{r['mean']:6.1f} ± {r['sem']:4.1f}" for r in results[task].values()]
         print(f"{task:15s} {cells[0]:>13s} {cells[1]:>15s} {cells[2]:>15s}")
     if args.out:
