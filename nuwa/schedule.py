@@ -24,6 +24,11 @@ from functools import cached_property
 
 from nuwa.adc import Plan
 
+MAX_WAVE = 16
+"""Patches per wave at most. Real plans stay far below it (an omega front of R rows at extent e
+holds about R / (e + 1) patches), but a plan without contexts (the no-cache ablation) would
+otherwise run its whole canvas as one batch, with a pool as large as the canvas."""
+
 
 @dataclass(frozen=True, repr=False)
 class Schedule:
@@ -67,9 +72,12 @@ def sequential(plan: Plan) -> Schedule:
     return _schedule(plan, [(step,) for step in range(plan.num_steps)])
 
 
-def wavefront(plan: Plan) -> Schedule:
+def wavefront(plan: Plan, max_wave: int = MAX_WAVE) -> Schedule:
     """Given steps one per wave, then each generated step in the earliest wave its context
-    allows (one more than the latest wave of its generated context patches)."""
+    allows (one more than the latest wave of its generated context patches); a front of more
+    than ``max_wave`` steps runs as consecutive waves of at most that many."""
+    if max_wave < 1:
+        raise ValueError(f"max_wave must be >= 1, got {max_wave}")
     depth: list[int] = []
     for step in range(plan.num_given, plan.num_steps):
         context_steps = (plan.step_of[p] - plan.num_given for p in plan.context[step])
@@ -77,8 +85,10 @@ def wavefront(plan: Plan) -> Schedule:
     fronts: list[list[int]] = [[] for _ in range(max(depth, default=-1) + 1)]
     for offset, d in enumerate(depth):
         fronts[d].append(plan.num_given + offset)
-    given = [(step,) for step in range(plan.num_given)]
-    return _schedule(plan, given + [tuple(front) for front in fronts])
+    waves = [(step,) for step in range(plan.num_given)]
+    for front in fronts:
+        waves += [tuple(front[i : i + max_wave]) for i in range(0, len(front), max_wave)]
+    return _schedule(plan, waves)
 
 
 def _schedule(plan: Plan, waves: list[tuple[int, ...]]) -> Schedule:

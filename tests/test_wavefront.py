@@ -17,7 +17,7 @@ from nuwa.adc import make_plan
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.sampling import patch_uniforms, sample
-from nuwa.schedule import Schedule, sequential, wavefront
+from nuwa.schedule import MAX_WAVE, Schedule, sequential, wavefront
 
 
 def check_schedule(schedule: Schedule) -> None:
@@ -78,6 +78,18 @@ def test_pool_capacity_in_patches_does_not_grow_with_width():
     assert wide.capacity == (2 + 1) * 8
 
 
+def test_a_plan_without_contexts_runs_in_bounded_waves():
+    """The no-cache ablation: every patch could run at once; the pool stays at MAX_WAVE."""
+    plan = quiet_plan(PatchGrid(8, 152), (2, 2, 0), "omega").without_context()
+    schedule = wavefront(plan)
+    check_schedule(schedule)
+    assert schedule.max_wave == schedule.capacity == MAX_WAVE
+    assert schedule.num_waves == -(-plan.num_steps // MAX_WAVE)
+    small = wavefront(plan, max_wave=3)
+    check_schedule(small)
+    assert small.max_wave == small.capacity == 3
+
+
 def float64_model(**overrides) -> Nuwa:
     torch.manual_seed(0)
     return Nuwa(preset("tiny", **overrides)).double().eval()
@@ -85,6 +97,7 @@ def float64_model(**overrides) -> Nuwa:
 
 CASES = {
     "pre": {},
+    "no-cache": {"use_context": False},
     "post": {"pos_emb": "post"},
     "none": {"pos_emb": "none"},
     "text+cfg": {"text": "clip-tiny"},
