@@ -19,7 +19,7 @@ from benchmarks.tasks import Sampler, TaskError, TaskSpec
 from evaluation import Region
 from evaluation.motion_fd import LAGS as MOTION_LAGS
 from nuwa.outpainting import GROWTH, SIDES, generated_region, given_region
-from nuwa.pipeline import SamplerOptions
+from nuwa.sampling import SamplerOptions
 
 PROCEDURAL = "procedural"
 # Options that do not change any value a run reports (which metrics are computed, on how many

@@ -11,9 +11,10 @@ is handed to a :class:`~nuwa.canvas.StreamingCanvas` as it finishes and decoded 
 canvas as soon as the tokens its decode window reads exist, so memory never holds the canvas in
 float32. Images come back as uint8 ``[H, W, 3]``, videos as uint8 ``[F, H, W, 3]``.
 
-Sampler options, keyword-only and the same for every task: ``seed, top_k, top_p, temperature,
-cfg_scale, wavefront, progress`` (:class:`SamplerOptions`). The same call (same inputs, batch
-composition and seed) gives the same bytes.
+Sampler options, keyword-only and the same for every task: the fields of
+:class:`nuwa.sampling.SamplerOptions` (``seed, top_k, top_k_fraction, top_p, temperature,
+cfg_scale, pnar_steps, wavefront, progress``). The same call (same inputs, batch composition and
+seed) gives the same bytes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ from nuwa.outpainting import (
     outpaint_amount,
     paste_input,
 )
-from nuwa.sampling import PAPER_TOP_K_FRACTION, sample, top_k_for
+from nuwa.sampling import SamplerOptions, sample
 from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN
 
 __all__ = [  # the outpainting geometry is part of this module's API
@@ -62,56 +63,6 @@ __all__ = [  # the outpainting geometry is part of this module's API
     "given_region",
     "outpaint_amount",
 ]
-
-# ---------------------------------------------------------------- sampler options
-
-
-@dataclass(frozen=True)
-class SamplerOptions:
-    """Options every task takes as keyword arguments.
-
-    Attributes:
-        seed: with a patch's id, seeds that patch's random stream; same call + same seed = same
-            bytes.
-        top_k, top_p, temperature: token filters (``temperature=0`` is greedy). The paper's
-            source gives top-k 768 for its 16384 codes in a commented-out line.
-        top_k_fraction: without ``top_k``, keep this fraction of the codebook: by default the
-            paper's 768/16384 (48 of the bundled model's 1024 codes). ``top_k=None,
-            top_k_fraction=None`` samples from the whole distribution.
-        cfg_scale: classifier-free guidance for text models (1 = plain conditional sampling).
-        progress: a tqdm bar over patches.
-        pnar_steps: mask-predict rounds of a P-NAR model.
-        wavefront: decode every patch whose context is complete together (``nuwa.schedule``):
-            the same canvas as step by step (byte for byte in float64), in fewer sequential
-            steps. ``None``: on where it applies (the AR local decoder).
-    """
-
-    seed: int = 0
-    top_k: int | None = None
-    top_k_fraction: float | None = PAPER_TOP_K_FRACTION
-    top_p: float | None = None
-    temperature: float = 1.0
-    cfg_scale: float = 1.0
-    progress: bool = True
-    pnar_steps: int = 12
-    wavefront: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1 (or None), got {self.top_k}")
-        if self.top_k_fraction is not None and not 0 < self.top_k_fraction <= 1:
-            raise ValueError(
-                f"top_k_fraction must be in (0, 1] (or None), got {self.top_k_fraction}"
-            )
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (or None), got {self.top_p}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.cfg_scale < 0:
-            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
-
 
 # ---------------------------------------------------------------- the pipeline
 
@@ -463,14 +414,7 @@ class Pipeline:
             text=texts,
             given_tokens=given_tokens,
             batch_size=batch,
-            top_k=top_k_for(opts.top_k, opts.top_k_fraction, self.model.codebook_size),
-            top_p=opts.top_p,
-            temperature=opts.temperature,
-            cfg_scale=opts.cfg_scale if any(texts or ()) else 1.0,
-            pnar_steps=opts.pnar_steps,
-            seed=opts.seed,
-            wavefront=opts.wavefront,
-            progress=opts.progress,
+            options=opts if any(texts or ()) else replace(opts, cfg_scale=1.0),
             on_patch=canvas.add,
         ).cpu()
         seconds = time.perf_counter() - start

@@ -16,7 +16,7 @@ Bad input ends with one line on stderr and exit code 2, never a traceback; warni
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import hydra
@@ -30,8 +30,8 @@ from nuwa.device import resolve_device
 from nuwa.errors import UserError, run_reporting
 from nuwa.outpainting import DIRECTIONS as OUTPAINT_DIRECTIONS
 from nuwa.overrides import run_hydra
-from nuwa.pipeline import Pipeline, SamplerOptions, outpaint_amount
-from nuwa.sampling import PAPER_TOP_K_FRACTION
+from nuwa.pipeline import Pipeline, outpaint_amount
+from nuwa.sampling import PAPER_TOP_K_FRACTION, SamplerOptions
 from nuwa.writers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, numbered, write_output
 
 # Its own folder: nuwa/conf also holds the training groups (tokenizer/, data/). The model-file
@@ -186,16 +186,9 @@ def _check(cfg: SampleConfig) -> tuple[list[Path], np.ndarray | None]:
 
 
 def _sampler_options(cfg: SampleConfig) -> dict:
-    return dict(
-        seed=cfg.seed,
-        top_k=cfg.top_k,
-        top_k_fraction=cfg.top_k_fraction,
-        top_p=cfg.top_p,
-        temperature=cfg.temperature,
-        cfg_scale=cfg.cfg_scale,
-        wavefront=cfg.wavefront,
-        progress=cfg.progress,
-    )
+    """The :class:`SamplerOptions` fields that ``SampleConfig`` exposes, as keyword arguments."""
+    exposed = {f.name for f in fields(SampleConfig)}
+    return {f.name: getattr(cfg, f.name) for f in fields(SamplerOptions) if f.name in exposed}
 
 
 def _generate(pipe: Pipeline, cfg: SampleConfig, image: np.ndarray | None) -> list[np.ndarray]:

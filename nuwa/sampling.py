@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,14 +29,63 @@ PAPER_TOP_K_FRACTION = 768 / 16384
 """The paper draft's top-k (768 of 16384 codes) as a fraction of the codebook: 48 of 1024."""
 
 
-def top_k_for(top_k: int | None, top_k_fraction: float | None, codebook_size: int) -> int | None:
-    """The k to keep: ``top_k`` if set, else ``top_k_fraction`` of the codebook (at least 1),
-    else None (no filter)."""
-    if top_k is not None:
-        return top_k
-    if top_k_fraction is None:
-        return None
-    return max(1, round(top_k_fraction * codebook_size))
+@dataclass(frozen=True)
+class SamplerOptions:
+    """How :func:`sample` draws tokens; every task, ``nuwa-sample`` and ``Pipeline`` call take
+    these (a task's YAML fixes the filters, ``benchmarks.tasks.Sampler``).
+
+    Attributes:
+        seed: with a patch's id, seeds that patch's random stream; same call + same seed = same
+            bytes.
+        top_k, top_p, temperature: token filters (``temperature=0`` is greedy). The paper's
+            source gives top-k 768 for its 16384 codes in a commented-out line.
+        top_k_fraction: without ``top_k``, keep this fraction of the codebook: by default the
+            paper's 768/16384 (48 of the bundled model's 1024 codes). ``top_k=None,
+            top_k_fraction=None`` samples from the whole distribution.
+        cfg_scale: classifier-free guidance for text models (1 = plain conditional sampling).
+        progress: a tqdm bar over patches.
+        pnar_steps: mask-predict rounds of a P-NAR model.
+        wavefront: decode every patch whose context is complete together (``nuwa.schedule``):
+            the same canvas as step by step (byte for byte in float64), in fewer sequential
+            steps. ``None``: on where it applies (the AR local decoder).
+    """
+
+    seed: int = 0
+    top_k: int | None = None
+    top_k_fraction: float | None = PAPER_TOP_K_FRACTION
+    top_p: float | None = None
+    temperature: float = 1.0
+    cfg_scale: float = 1.0
+    progress: bool = True
+    pnar_steps: int = 12
+    wavefront: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1 (or None), got {self.top_k}")
+        if self.top_k_fraction is not None and not 0 < self.top_k_fraction <= 1:
+            raise ValueError(
+                f"top_k_fraction must be in (0, 1] (or None), got {self.top_k_fraction}"
+            )
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] (or None), got {self.top_p}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.cfg_scale < 0:
+            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if self.pnar_steps < 1:
+            raise ValueError(f"pnar_steps must be >= 1, got {self.pnar_steps}")
+
+    def top_k_for(self, codebook_size: int) -> int | None:
+        """The k to keep: ``top_k`` if set, else ``top_k_fraction`` of the codebook (at least 1),
+        else None (no filter)."""
+        if self.top_k is not None:
+            return self.top_k
+        if self.top_k_fraction is None:
+            return None
+        return max(1, round(self.top_k_fraction * codebook_size))
 
 
 def pick(
@@ -151,14 +201,7 @@ def sample(
     text: str | list[str] | torch.Tensor | None = None,
     given_tokens: torch.Tensor | None = None,
     batch_size: int | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    temperature: float = 1.0,
-    cfg_scale: float = 1.0,
-    pnar_steps: int = 12,
-    seed: int = 0,
-    wavefront: bool | None = None,
-    progress: bool = True,
+    options: SamplerOptions = SamplerOptions(),
     on_patch: Callable[[int, torch.Tensor], None] | None = None,
     stats: dict | None = None,
 ) -> torch.Tensor:
@@ -172,19 +215,10 @@ def sample(
         given_tokens: ``[B or 1, F, H, W]`` token grid holding the given patches (the rest is
             ignored); required when the plan has given patches.
         batch_size: samples per call (default: from ``text`` / ``given_tokens``, else 1).
-        top_k, top_p, temperature: AR sampling filters; ``temperature=0`` is greedy.
-            The paper's LaTeX source, in a commented-out line, gives top-k 768 for AR models.
-        cfg_scale: classifier-free guidance (text models): logits = uncond + s (cond - uncond),
-            uncond being the empty text. ``1`` runs no unconditional branch at all, so it is
-            exactly plain conditional sampling.
-        pnar_steps: mask-predict steps for P-NAR (NAR always uses one step).
-        seed: with the patch id, seeds each patch's random stream (:func:`patch_generator`).
-        wavefront: decode every patch whose context is complete together, as one batch
-            (``nuwa.schedule.wavefront``). Each patch sees the same context and draws the same
-            numbers as step by step, so the canvas is the same (in float64 byte for byte; in
-            lower precision up to rounding). ``None``: on for the AR local decoder, the only one
-            it supports.
-        progress: show a tqdm bar over patches.
+        options: how tokens are drawn (:class:`SamplerOptions`): the filters, classifier-free
+            guidance (uncond being the empty text; ``cfg_scale=1`` runs no unconditional branch,
+            so it is exactly plain conditional sampling), the seed of the per-patch streams,
+            wavefront decoding (the same canvas, in fewer sequential steps), the progress bar.
         on_patch: ``on_patch(patch_id, tokens [B, T])`` after each generated patch.
         stats: if given, filled with the pool's ``capacity``, ``peak_occupancy``, the plan's
             ``max_context`` (patches), ``cache_bytes`` (pool + attention windows), and the
@@ -195,6 +229,7 @@ def sample(
     cfg = model.cfg
     plan = plan if isinstance(plan, Plan) else make_plan(plan, model.extent, "omega")
     ar = cfg.local_decoder == "ar"
+    wavefront, seed = options.wavefront, options.seed
     if wavefront and not ar:
         raise ValueError(f"wavefront decoding runs the AR local decoder, not {cfg.local_decoder!r}")
     layout = Layout(cfg.patch_size)
@@ -202,7 +237,7 @@ def sample(
     if plan.num_given and given_tokens is None:
         raise ValueError(f"the plan has {plan.num_given} given patches: pass given_tokens")
     batch = batch_size or _infer_batch(text, given_tokens)
-    guide = _Guidance(cfg_scale if model.text is not None else 1.0, batch)
+    guide = _Guidance(options.cfg_scale if model.text is not None else 1.0, batch)
     text_states = _text_states(model, text, guide)
     canvas = torch.zeros(batch, *layout.token_shape(plan.grid), dtype=torch.long, device=device)
     if given_tokens is not None:
@@ -215,12 +250,12 @@ def sample(
 
     # Inference mode, not just no_grad: a token step is ~200 small ops, and skipping autograd's
     # view and version-counter bookkeeping made it 10-15% faster (small preset, batch 1 to 32).
-    filters = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+    filters = _filters(model, options)
     with torch.inference_mode():
         pool = model.new_pool(plan, guide.rows(), waves=ar if wavefront is None else wavefront)
         schedule = pool.schedule
         decoder = PatchDecoder(model, pool, text_states) if ar else None
-        bar = tqdm(total=plan.num_steps, desc="patches", unit="patch", disable=not progress)
+        bar = tqdm(total=plan.num_steps, desc="patches", unit="patch", disable=not options.progress)
         for wave, steps in enumerate(schedule.waves):
             patches = [plan.order[s] for s in steps]
             if steps[0] < plan.num_given:  # Image Condition Pre-caching: teacher-forced
@@ -234,7 +269,7 @@ def sample(
             else:
                 generator = patch_generator(seed, patches[0], device)
                 tokens = _sample_masked_patch(
-                    model, pool, steps[0], text_states, guide, filters, generator, pnar_steps
+                    model, pool, steps[0], text_states, guide, options, generator
                 )[None]
             for patch, patch_tokens in zip(patches, tokens, strict=True):
                 layout.write_patch(canvas, plan.grid, patch, patch_tokens)
@@ -254,6 +289,12 @@ def sample(
             max_wave=schedule.max_wave,
         )
     return canvas
+
+
+def _filters(model: Nuwa, options: SamplerOptions) -> dict:
+    """The keyword arguments of :func:`pick` (besides the draws) for ``model``'s codebook."""
+    top_k = options.top_k_for(model.codebook_size)
+    return dict(temperature=options.temperature, top_k=top_k, top_p=options.top_p)
 
 
 def _infer_batch(text, given_tokens) -> int:
@@ -290,9 +331,8 @@ def _sample_masked_patch(
     step: int,
     text: TextStates | None,
     guide: _Guidance,
-    filters: dict,
+    options: SamplerOptions,
     generator: torch.Generator,
-    steps: int,
 ) -> torch.Tensor:
     """NAR / P-NAR (mask-predict) decoding of one patch -> ``[B, T]``; then caches it.
 
@@ -301,7 +341,8 @@ def _sample_masked_patch(
     ``floor(T cos(pi/2 * round/steps))`` stay masked, and re-feeds. NAR is a single round.
     ``generator``: the patch's random stream.
     """
-    steps = 1 if model.cfg.local_decoder == "nar" else steps
+    filters = _filters(model, options)
+    steps = 1 if model.cfg.local_decoder == "nar" else options.pnar_steps
     t, batch = model.tokens_per_patch, guide.batch
     device = pool.kv.device
     tokens = torch.zeros(batch, t, dtype=torch.long, device=device)
@@ -319,7 +360,7 @@ def _sample_masked_patch(
         uniform = torch.rand(batch * t, generator=generator, device=device, dtype=torch.float64)
         candidates = pick(logits.flatten(0, 1), uniform=uniform, **filters).view(batch, t)
         logp = logits.log_softmax(-1).gather(-1, candidates[..., None])[..., 0]
-        noise_scale = filters["temperature"] * (1 - (round_ + 1) / steps)
+        noise_scale = options.temperature * (1 - (round_ + 1) / steps)
         if noise_scale > 0:
             gumbel = -torch.log(
                 -torch.log(torch.rand(logp.shape, generator=generator, device=device))

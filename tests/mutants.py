@@ -31,6 +31,7 @@ METRIC_TESTS = ("tests/test_eval_*.py",)
 HARNESS_TESTS = ("tests/test_harness_run.py", "tests/test_harness_tasks.py",
                  "tests/test_harness_semantics.py", "tests/test_harness_regress.py")  # fmt: skip
 MODEL_TESTS = ("tests/test_model_plan.py", "tests/test_model_exactness.py")
+WAVE_TESTS = ("tests/test_wavefront.py", "tests/test_model_exactness.py")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,15 @@ MUTANTS = [
            "if q_step is not None and q_step <= step:", MODEL_TESTS),
     Mutant("attention_not_causal", "nuwa/model/masks.py", "inside = inside.tril()",
            "inside = inside", MODEL_TESTS),
+    Mutant("wave_beside_its_context", "nuwa/schedule.py",
+           "depth.append(1 + max((depth[s] for s in context_steps if s >= 0), default=-1))",
+           "depth.append(max((depth[s] for s in context_steps if s >= 0), default=0))",
+           WAVE_TESTS),
+    Mutant("one_stream_for_all_patches", "nuwa/sampling.py",
+           "np.random.SeedSequence([seed, patch])", "np.random.SeedSequence([seed])", WAVE_TESTS),
+    Mutant("context_padded_on_the_right", "nuwa/ncp.py",
+           "padded = [[slots[0]] * (width - len(c)) + c for c in contexts]",
+           "padded = [c + [slots[0]] * (width - len(c)) for c in contexts]", WAVE_TESTS),
 ]  # fmt: skip
 
 

@@ -13,10 +13,12 @@ from nuwa.io import sha256_file
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, count_parameters, preset
 from nuwa.model.checkpoint import CheckpointMismatchError, load_model, save_model
-from nuwa.sampling import pick, sample
+from nuwa.sampling import SamplerOptions, pick, sample
 from nuwa.text import TEXT_PRESETS, TextConfig, TextEncoder, TextTruncationWarning, tokenize
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
+
+QUIET = SamplerOptions(progress=False)
 
 
 def test_paper_preset_parameter_counts_match_the_paper_without_allocating():
@@ -107,27 +109,30 @@ def test_sampling_outpaints_around_given_tokens(decoder):
     layout = Layout(model.cfg.patch_size)
     given = torch.randint(0, model.codebook_size, (2, *layout.token_shape(grid)))
     seen = {}
-    kwargs = dict(given_tokens=given, top_k=8, top_p=0.9, pnar_steps=4, progress=False)
-    out = sample(model, plan, seed=3, on_patch=lambda p, toks: seen.__setitem__(p, toks), **kwargs)
+    drawn = dict(top_k=8, top_p=0.9, pnar_steps=4, progress=False)
+    kwargs = dict(given_tokens=given, options=SamplerOptions(seed=3, **drawn))
+    out = sample(model, plan, on_patch=lambda p, toks: seen.__setitem__(p, toks), **kwargs)
     assert out.shape == given.shape and out.min() >= 0 and out.max() < model.codebook_size
     assert torch.equal(out[..., :4], given[..., :4])  # the given column is kept
     assert sorted(seen) == sorted(plan.order[2:])
     for patch, toks in seen.items():
         assert torch.equal(layout.patch_tokens(out, grid, patch), toks)
-    again, other = sample(model, plan, seed=3, **kwargs), sample(model, plan, seed=4, **kwargs)
+    again = sample(model, plan, **kwargs)
+    other = sample(model, plan, given_tokens=given, options=SamplerOptions(seed=4, **drawn))
     assert torch.equal(out, again) and not torch.equal(out, other)
     with pytest.raises(ValueError, match="given_tokens"):
-        sample(model, plan, progress=False)
+        sample(model, plan, options=QUIET)
 
 
 def test_sampling_a_text_model_needs_text_and_batches_prompts():
     model = Nuwa(preset("tiny", text="clip-tiny")).eval()
     with pytest.raises(ValueError, match="pass text"):
-        sample(model, PatchGrid(1, 1), progress=False)
-    out = sample(model, PatchGrid(1, 2), text=["a", "b", "c"], cfg_scale=2.0, progress=False)
+        sample(model, PatchGrid(1, 1), options=QUIET)
+    guided = SamplerOptions(cfg_scale=2.0, progress=False)
+    out = sample(model, PatchGrid(1, 2), text=["a", "b", "c"], options=guided)
     assert out.shape == (3, 1, 4, 8)
     with pytest.raises(ValueError, match="not text-conditioned"):
-        sample(Nuwa(preset("tiny")).eval(), PatchGrid(1, 1), text="x", progress=False)
+        sample(Nuwa(preset("tiny")).eval(), PatchGrid(1, 1), text="x", options=QUIET)
 
 
 def uniforms(n: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ from nuwa.adc import make_plan
 from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.model.blocks import attention_probe
-from nuwa.sampling import sample
+from nuwa.sampling import SamplerOptions, sample
 
 
 def sampling_cost(model: Nuwa, cols: int, wavefront: bool) -> tuple[int, dict]:
@@ -17,7 +17,8 @@ def sampling_cost(model: Nuwa, cols: int, wavefront: bool) -> tuple[int, dict]:
     plan = make_plan(PatchGrid(3, cols), model.extent, "omega")
     stats: dict = {}
     with attention_probe() as calls:
-        sample(model, plan, temperature=0, wavefront=wavefront, progress=False, stats=stats)
+        greedy = SamplerOptions(temperature=0, wavefront=wavefront, progress=False)
+        sample(model, plan, options=greedy, stats=stats)
     assert all(queries == 1 for queries, _ in calls)  # one query per call: keys == keys attended
     return max(keys for _, keys in calls), stats
 

@@ -17,7 +17,7 @@ from nuwa.adc import ExtentWarning, Plan, make_plan
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.model.decoding import PatchDecoder
-from nuwa.sampling import sample
+from nuwa.sampling import SamplerOptions, sample
 from nuwa.text import tokenize
 
 # Tolerance as a fraction of the largest reference logit. The two paths sum in different orders, so
@@ -230,8 +230,7 @@ def test_greedy_sample_equals_naive_reference_sampler(grid, order):
         model,
         plan,
         given_tokens=given,
-        temperature=0,
-        progress=False,
+        options=SamplerOptions(temperature=0, progress=False),
         on_patch=lambda patch, toks: finished.append(patch),
     )
     assert torch.equal(tokens, naive_greedy(model, plan, given, batch=2))
@@ -242,9 +241,8 @@ def test_classifier_free_guidance_equals_naive_reference():
     model = sharp_model((1, 1, 0), "post", "ar", "clip-tiny")
     plan = case_plan(PatchGrid(1, 2), (1, 1, 0), "omega")
     for scale in (1.0, 3.0):
-        tokens = sample(
-            model, plan, text="a red barn", temperature=0, cfg_scale=scale, progress=False
-        )
+        greedy = SamplerOptions(temperature=0, cfg_scale=scale, progress=False)
+        tokens = sample(model, plan, text="a red barn", options=greedy)
         assert torch.equal(
             tokens, naive_greedy(model, plan, None, text="a red barn", cfg_scale=scale)
         )

@@ -12,7 +12,7 @@ from nuwa.adc import make_plan
 from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.model.blocks import attention_probe
-from nuwa.sampling import sample
+from nuwa.sampling import SamplerOptions, sample
 
 
 def test_window_is_centred_and_clamped_to_the_canvas():
@@ -27,7 +27,7 @@ def test_sliding_window_on_a_one_patch_canvas_is_the_ncp_sampler():
     canvas = torch.zeros(2, side, side, dtype=torch.long)
     window = sliding_window_sample(model, canvas, side * side, top_k=None, temperature=0)
     plan = make_plan(PatchGrid(1, 1), (0, 0, 0))
-    ncp = sample(model, plan, batch_size=2, temperature=0, progress=False)
+    ncp = sample(model, plan, batch_size=2, options=SamplerOptions(temperature=0, progress=False))
     assert torch.equal(window, ncp[:, 0])
 
 

@@ -19,7 +19,7 @@ from nuwa.model import Nuwa, preset
 from nuwa.model.checkpoint import save_model
 from nuwa.outpainting import BLEND_PX, paste_input
 from nuwa.pipeline import Pipeline, canvas_size, generated_mask, generated_region
-from nuwa.sampling import PAPER_TOP_K_FRACTION, sample
+from nuwa.sampling import PAPER_TOP_K_FRACTION, SamplerOptions, sample
 from nuwa.tokenizer import PGVQGAN, build_vqgan, save_tokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy grids
@@ -115,7 +115,8 @@ def test_cfg_scale_one_is_plain_conditional_sampling(pipes):
     [*images] = pipe.text_to_image(texts, 128, 64, seed=3, cfg_scale=1.0, progress=False)
     plan = make_plan(pipe.grid(128, 64), pipe.model.extent, "omega")
     top_k = round(PAPER_TOP_K_FRACTION * TOKENIZER_CODES)  # the pipeline's default filter
-    tokens = sample(pipe.model, plan, text=texts, seed=3, top_k=top_k, progress=False)
+    options = SamplerOptions(seed=3, top_k=top_k, progress=False)
+    tokens = sample(pipe.model, plan, text=texts, options=options)
     assert torch.equal(pipe.last_tokens, tokens)
     np.testing.assert_array_equal(np.stack(images), decode_grid(pipe, tokens))
     # random init: the text barely moves the logits, so amplify it to see guidance act

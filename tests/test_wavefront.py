@@ -16,7 +16,7 @@ from test_model_plan import ALL_ORDERS, extents, grids, quiet_plan
 from nuwa.adc import make_plan
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, preset
-from nuwa.sampling import patch_uniforms, sample
+from nuwa.sampling import SamplerOptions, patch_uniforms, sample
 from nuwa.schedule import MAX_WAVE, Schedule, sequential, wavefront
 
 
@@ -47,10 +47,19 @@ def test_waves_respect_every_plan_dependency_for_every_order_and_video(grid, ext
     check_schedule(steps)
     check_schedule(fronts)
     assert steps.num_waves == plan.num_steps and steps.max_wave == 1
-    # every generated step runs in the earliest wave its context allows
+    # every generated step runs at the earliest depth its context allows, in waves of at most
+    # MAX_WAVE: one depth per wave, depths ascending, only a depth's last wave not full
+    depth: dict[int, int] = {}
     for step in range(plan.num_given, plan.num_steps):
-        before = [fronts.wave_of[plan.step_of[p]] for p in plan.context[step]]
-        assert fronts.wave_of[step] == max([plan.num_given - 1, *before]) + 1
+        context = [plan.step_of[p] for p in plan.context[step]]
+        depth[step] = 1 + max((depth[s] for s in context if s >= plan.num_given), default=-1)
+    generated = fronts.waves[plan.num_given :]
+    assert all(len({depth[s] for s in wave}) == 1 for wave in generated)
+    depths = [depth[wave[0]] for wave in generated]
+    assert depths == sorted(depths)
+    for d in set(depths):
+        sizes = [len(wave) for wave in generated if depth[wave[0]] == d]
+        assert max(sizes) <= MAX_WAVE and all(size == MAX_WAVE for size in sizes[:-1])
 
 
 @pytest.mark.parametrize(
@@ -132,11 +141,13 @@ def test_wavefront_sampling_equals_sequential_byte_for_byte_in_float64(case):
                     text=text,
                     given_tokens=given_tokens if given_ids else None,
                     batch_size=2,
-                    top_k=20,
-                    cfg_scale=2.5 if text else 1.0,
-                    seed=3,
-                    wavefront=waves,
-                    progress=False,
+                    options=SamplerOptions(
+                        top_k=20,
+                        cfg_scale=2.5 if text else 1.0,
+                        seed=3,
+                        wavefront=waves,
+                        progress=False,
+                    ),
                     on_patch=lambda patch, tokens, done=done: done.append(patch),
                     stats=stats[-1],
                 )
@@ -161,7 +172,7 @@ def test_wavefront_is_for_the_ar_decoder_and_off_by_default_for_the_others():
     model = Nuwa(preset("tiny", local_decoder="pnar")).eval()
     plan = make_plan(PatchGrid(2, 3), model.extent, "omega")
     with pytest.raises(ValueError, match="wavefront decoding runs the AR local decoder"):
-        sample(model, plan, wavefront=True, progress=False)
+        sample(model, plan, options=SamplerOptions(wavefront=True, progress=False))
     stats: dict = {}
-    sample(model, plan, pnar_steps=2, progress=False, stats=stats)
+    sample(model, plan, options=SamplerOptions(pnar_steps=2, progress=False), stats=stats)
     assert stats["waves"] == plan.num_steps

@@ -28,7 +28,7 @@ from nuwa.checkpoint import git_commit
 from nuwa.io import atomic_write_bytes, atomic_write_json
 from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa, preset
-from nuwa.sampling import sample
+from nuwa.sampling import SamplerOptions, sample
 
 PROMPT = "a mountain lake under a cloudy sky"
 DEFAULT_OUT = Path("outputs/perf")
@@ -119,7 +119,8 @@ def timed_sample(
 ) -> dict:
     """Sample ``plan`` once; returns per-patch end stamps (``stamps[i]`` after patch ``i``).
 
-    ``after_patch()`` runs after each patch is stamped. Returns
+    ``after_patch()`` runs after each patch is stamped; ``top_k=None`` draws from every code.
+    Decodes step by step (``benchmarks.perf.wavefront`` compares with waves). Returns
     ``{"start": Stamp, "stamps": [Stamp] * N, "stats": sample()'s stats}``.
     """
     device = model.tok_emb.weight.device
@@ -138,9 +139,7 @@ def timed_sample(
         plan,
         text=text,
         batch_size=batch,
-        top_k=top_k,
-        seed=0,
-        progress=False,
+        options=SamplerOptions(top_k=top_k, top_k_fraction=None, wavefront=False, progress=False),
         on_patch=on_patch,
         stats=stats,
     )

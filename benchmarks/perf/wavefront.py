@@ -42,7 +42,7 @@ from benchmarks.perf.common import (
     write_results,
 )
 from nuwa.model import preset
-from nuwa.sampling import sample
+from nuwa.sampling import SamplerOptions, sample
 from nuwa.schedule import sequential, wavefront
 
 NAME = "wavefront"
@@ -75,7 +75,8 @@ def measure(
     model = build_model(preset, device).to(getattr(torch, dtype))
     waves = method == "wavefront"
     text = [PROMPT] * batch if model.text is not None else None
-    options = dict(text=text, batch_size=batch, top_k=48, seed=0, wavefront=waves, progress=False)
+    drawn = SamplerOptions(top_k=48, wavefront=waves, progress=False)
+    options = dict(text=text, batch_size=batch, options=drawn)
     warm_up = strip_plan(min(rows, 3), 2, model.extent)  # kernels, allocator
     sample(model, warm_up, **options)
     cuda = torch.device(device).type == "cuda"

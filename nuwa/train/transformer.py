@@ -44,7 +44,7 @@ from nuwa.io import atomic_write_json, sha256_file
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa
 from nuwa.model.checkpoint import init_from, save_model
-from nuwa.sampling import sample
+from nuwa.sampling import SamplerOptions, sample
 from nuwa.tokenizer import load_tokenizer
 from nuwa.train.batches import Batch, ShardBatches, mix
 from nuwa.train.distributed import setup_distributed
@@ -387,7 +387,7 @@ class Trainer:
             source, self.layout.token_shape(self.grid), self.recipe.sample_count
         )
         text = captions if model.text is not None else None
-        opts = dict(text=text, batch_size=len(real), seed=0, progress=False)
+        opts = dict(text=text, batch_size=len(real), options=SamplerOptions(progress=False))
         rows = [real, sample(model, make_plan(self.grid, model.extent, "omega"), **opts)]
         if self.grid.cols > 1:
             given = self.grid.region(cols=slice(0, self.grid.cols // 2))
