@@ -114,6 +114,15 @@ class ContextPool:
             valid = [[False] * (width - len(c)) + [True] * len(c) for c in contexts]
             self.context_valid = torch.tensor(valid, device=device)
 
+    def begin_step(self, step: int) -> int:
+        """:meth:`begin` the wave of plan step ``step``, which must run alone (a given step, or
+        any step of a sequential schedule); returns the wave."""
+        wave = self.schedule.wave_of[step]
+        if len(self.schedule.waves[wave]) != 1:
+            raise ValueError(f"step {step} runs in a wave of several patches: use PatchDecoder")
+        self.begin(wave)
+        return wave
+
     def write(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int = 0) -> None:
         """Add: store ``k, v [W * B, H, n, D]`` of the wave's tokens ``start .. start+n``."""
         end, waves = start + k.shape[2], len(self.slots)

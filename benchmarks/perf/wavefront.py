@@ -106,11 +106,13 @@ def measure(
     }
 
 
-def count(preset_name: str, rows: int, cols: int) -> dict:
-    """Steps and pool capacity of both schedules of an omega canvas, without sampling."""
+def count(preset_name: str, rows: int, cols: int, timed: list[dict] = ()) -> dict:
+    """Steps and pool capacity of both schedules of an omega canvas, without sampling; with
+    ``timed`` canvases, each method's wall time extrapolated from the wall ms per patch of the
+    widest timed canvas of the same height (the same shape of waves)."""
     plan = strip_plan(rows, cols, preset(preset_name).extent)
     steps, fronts = sequential(plan), wavefront(plan)
-    return {
+    row = {
         "rows": rows,
         "cols": cols,
         "patches": plan.num_steps,
@@ -122,6 +124,30 @@ def count(preset_name: str, rows: int, cols: int) -> dict:
         },
         "step_ratio": steps.num_waves / fronts.num_waves,
     }
+    same_height = [canvas for canvas in timed if canvas["rows"] == rows]
+    source = max(same_height, key=lambda canvas: canvas["cols"], default=None)
+    if source:
+        row["extrapolated_from"] = f"{source['rows']}x{source['cols']}"
+        for method in METHODS:
+            ms = source[method]["ms_per_patch_wall"]
+            row[method]["extrapolated_wall_s"] = ms * plan.num_steps / 1000
+    return row
+
+
+def counted_line(row: dict) -> str:
+    """One printed line for a :func:`count` row."""
+    seq, wave = row["sequential"], row["wavefront"]
+    line = (
+        f"{row['rows']}x{row['cols']} (counted): {seq['sequential_steps']} steps ->"
+        f" {wave['sequential_steps']} waves (x{row['step_ratio']:.2f}); pool"
+        f" {seq['pool_capacity']} -> {wave['pool_capacity']} patches"
+    )
+    if "extrapolated_from" in row:
+        line += (
+            f"; extrapolated from {row['extrapolated_from']}'s wall ms/patch:"
+            f" {seq['extrapolated_wall_s']:.0f} s -> {wave['extrapolated_wall_s']:.0f} s"
+        )
+    return line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +159,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=1)
     add_run_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="only canvases up to 64 patches")
+
+
+def compare(args: argparse.Namespace, rows: int, cols: int, dtype: str, memory_key: str) -> dict:
+    """Both methods on one ``rows x cols`` canvas (each in its own process unless
+    ``--in-process``), and their time and memory ratios."""
+    row: dict = {"rows": rows, "cols": cols}
+    for method in METHODS:
+        spec = dict(
+            preset=args.preset, method=method, rows=rows, cols=cols, batch=args.batch,
+            device=args.device, dtype=dtype,
+        )  # fmt: skip
+        if args.in_process:
+            row[method] = measure(**spec)
+        else:  # __spec__.name: this module's name, also under python -m
+            row[method] = run_worker(__spec__.name, spec, args.threads)
+    seq, wave = row["sequential"], row["wavefront"]
+    row["time_ratio"] = seq["ms_per_patch"] / wave["ms_per_patch"]
+    row["wall_time_ratio"] = seq["ms_per_patch_wall"] / wave["ms_per_patch_wall"]
+    row["memory_ratio"] = wave[memory_key] / seq[memory_key]
+    return row
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -152,49 +198,18 @@ def run(args: argparse.Namespace) -> dict:
     print(f"{head} | {'ratio':>5} {'wall':>5} | {'peak MB seq':>11} {'wave':>6} | pool seq wave")
     rows = []
     for r, c in args.canvases:
-        row: dict = {"rows": r, "cols": c}
-        for method in METHODS:
-            spec = dict(
-                preset=args.preset, method=method, rows=r, cols=c, batch=args.batch,
-                device=args.device, dtype=dtype,
-            )  # fmt: skip
-            if args.in_process:
-                row[method] = measure(**spec)
-            else:  # __spec__.name: this module's name, also under python -m
-                row[method] = run_worker(__spec__.name, spec, args.threads)
-        seq, wave = row["sequential"], row["wavefront"]
-        row["time_ratio"] = seq["ms_per_patch"] / wave["ms_per_patch"]
-        row["wall_time_ratio"] = seq["ms_per_patch_wall"] / wave["ms_per_patch_wall"]
-        row["memory_ratio"] = wave[memory_key] / seq[memory_key]
-        rows.append(row)
+        rows.append(compare(args, r, c, dtype, memory_key))
+        seq, wave = rows[-1]["sequential"], rows[-1]["wavefront"]
         print(
             f"{f'{r}x{c}':>7} | {seq['sequential_steps']:>5} {wave['sequential_steps']:>5} |"
             f" {seq['ms_per_patch']:>12.1f} {wave['ms_per_patch']:>7.1f} |"
-            f" {row['time_ratio']:>5.2f} {row['wall_time_ratio']:>5.2f} |"
+            f" {rows[-1]['time_ratio']:>5.2f} {rows[-1]['wall_time_ratio']:>5.2f} |"
             f" {seq[memory_key]:>11.0f} {wave[memory_key]:>6.0f} |"
             f" {seq['pool_peak_occupancy']:>4} {wave['pool_peak_occupancy']:>4}"
         )
-    counted = [count(args.preset, r, c) for r, c in args.count]
+    counted = [count(args.preset, r, c, timed=rows) for r, c in args.count]
     for row in counted:
-        # the per-patch cost of the widest timed canvas of the same height (same waves' shape)
-        same_height = [timed for timed in rows if timed["rows"] == row["rows"]]
-        largest = max(same_height, key=lambda timed: timed["cols"], default=None)
-        line = (
-            f"{row['rows']}x{row['cols']} (counted): {row['sequential']['sequential_steps']} steps"
-            f" -> {row['wavefront']['sequential_steps']} waves (x{row['step_ratio']:.2f}); pool"
-            f" {row['sequential']['pool_capacity']} -> {row['wavefront']['pool_capacity']} patches"
-        )
-        if largest:  # extrapolated, and named so
-            for method in METHODS:
-                ms = largest[method]["ms_per_patch_wall"]
-                row[method]["extrapolated_wall_s"] = ms * row["patches"] / 1000
-            row["extrapolated_from"] = f"{largest['rows']}x{largest['cols']}"
-            line += (
-                f"; extrapolated from {row['extrapolated_from']}'s wall ms/patch:"
-                f" {row['sequential']['extrapolated_wall_s']:.0f} s ->"
-                f" {row['wavefront']['extrapolated_wall_s']:.0f} s"
-            )
-        print(line)
+        print(counted_line(row))
     goal = next((row for row in rows if (row["rows"], row["cols"]) == (8, 32)), None)
     if goal:
         print(

@@ -187,8 +187,7 @@ class Nuwa(nn.Module):
 
         Args:
             tokens: ``[B, T]`` the patch's codes (teacher forcing; raster inside the patch).
-            pool: the plan's pool; steps must run in the order of its schedule, and ``step`` must
-                be a wave of its own there (given steps are, on every schedule).
+            pool: the plan's pool (:meth:`~nuwa.ncp.ContextPool.begin_step`).
             text: ``encode_text`` output for text models.
             input_mask: ``[B, T]`` NAR / P-NAR only: positions fed as MASK.
             write: store this patch's K/V in the pool and end the step (NCP.Add + Remove). A call
@@ -199,10 +198,7 @@ class Nuwa(nn.Module):
         """
         if write and input_mask is not None and bool(input_mask.any()):
             raise ValueError("a masked input cannot be written as the patch's cache")
-        wave = pool.schedule.wave_of[step]
-        if len(pool.schedule.waves[wave]) != 1:
-            raise ValueError(f"step {step} runs in a wave of several patches: use PatchDecoder")
-        pool.begin(wave)
+        wave = pool.begin_step(step)
         ar = self.cfg.local_decoder == "ar"
         x = self.embed_patch(tokens, input_mask)
         seq, t = x.shape[1], self.tokens_per_patch
