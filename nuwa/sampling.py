@@ -151,8 +151,8 @@ def patch_uniforms(seed: int, patch: int, shape: tuple[int, ...], device) -> tor
 class _Guidance:
     """Classifier-free guidance: each patch's rows are ``[cond; uncond]`` when ``scale != 1``.
 
-    Tensors here are wave-shaped, ``[W, B, ...]`` (``W`` patches of ``B`` samples); with guidance
-    each patch has ``2B`` rows.
+    ``dim`` is the sample axis: 0 for one patch's ``[B, ...]``, 1 for a wave's ``[W, B, ...]``
+    (``W`` patches of ``B`` samples); with guidance each patch has ``2B`` rows there.
     """
 
     def __init__(self, scale: float, batch: int) -> None:
@@ -161,15 +161,15 @@ class _Guidance:
     def rows(self) -> int:
         return 2 * self.batch if self.active else self.batch
 
-    def expand(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-sample ``[W, B, ...]`` -> ``[W, rows, ...]`` (the unconditional half follows)."""
-        return torch.cat([x, x], 1) if self.active else x
+    def expand(self, x: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        """Per-sample ``B`` -> ``rows`` along ``dim`` (the unconditional half follows)."""
+        return torch.cat([x, x], dim) if self.active else x
 
-    def combine(self, logits: torch.Tensor) -> torch.Tensor:
-        """``[W, rows, ..., V]`` -> guided ``[W, B, ..., V]`` = uncond + scale * (cond - uncond)."""
+    def combine(self, logits: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        """``rows`` -> ``B`` along ``dim``: guided logits uncond + scale * (cond - uncond)."""
         if not self.active:
             return logits
-        cond, uncond = logits.chunk(2, dim=1)
+        cond, uncond = logits.chunk(2, dim=dim)
         return uncond + self.scale * (cond - uncond)
 
 
@@ -260,7 +260,7 @@ def sample(
             patches = [plan.order[s] for s in steps]
             if steps[0] < plan.num_given:  # Image Condition Pre-caching: teacher-forced
                 known = layout.patch_tokens(canvas, plan.grid, patches[0])
-                model.forward_patch(guide.expand(known[None])[0], pool, steps[0], text=text_states)
+                model.forward_patch(guide.expand(known), pool, steps[0], text=text_states)
                 bar.update(1)
                 continue
             if decoder is not None:
@@ -269,8 +269,9 @@ def sample(
             else:
                 generator = patch_generator(seed, patches[0], device)
                 tokens = _sample_masked_patch(
-                    model, pool, steps[0], text_states, guide, options, generator
-                )[None]
+                    model, pool, steps[0], text_states, guide, filters, generator,
+                    options.pnar_steps,
+                )[None]  # fmt: skip
             for patch, patch_tokens in zip(patches, tokens, strict=True):
                 layout.write_patch(canvas, plan.grid, patch, patch_tokens)
                 if on_patch is not None:
@@ -316,11 +317,11 @@ def _sample_ar_wave(
     for position in range(decoder.t + 1):
         logits = decoder.feed(position, token)
         if position < decoder.t:
-            guided = guide.combine(logits.unflatten(0, (patches, -1))).flatten(0, 1)
+            guided = guide.combine(logits.unflatten(0, (patches, -1)), dim=1).flatten(0, 1)
             uniform = uniforms[:, :, position].flatten()
             picked = pick(guided, uniform=uniform, **filters).view(patches, -1)
             tokens.append(picked)
-            token = guide.expand(picked).flatten()
+            token = guide.expand(picked, dim=1).flatten()
     decoder.end()
     return torch.stack(tokens, -1)
 
@@ -331,36 +332,36 @@ def _sample_masked_patch(
     step: int,
     text: TextStates | None,
     guide: _Guidance,
-    options: SamplerOptions,
+    filters: dict,
     generator: torch.Generator,
+    steps: int,
 ) -> torch.Tensor:
     """NAR / P-NAR (mask-predict) decoding of one patch -> ``[B, T]``; then caches it.
 
     Each round samples every masked position, keeps the most confident ones (Gumbel-perturbed
     log-probabilities, noise annealed with the round as in MaskGIT) so that
     ``floor(T cos(pi/2 * round/steps))`` stay masked, and re-feeds. NAR is a single round.
-    ``generator``: the patch's random stream.
+    ``filters``: :func:`pick`'s keyword arguments; ``generator``: the patch's random stream.
     """
-    filters = _filters(model, options)
-    steps = 1 if model.cfg.local_decoder == "nar" else options.pnar_steps
+    steps = 1 if model.cfg.local_decoder == "nar" else steps
     t, batch = model.tokens_per_patch, guide.batch
     device = pool.kv.device
     tokens = torch.zeros(batch, t, dtype=torch.long, device=device)
     masked = torch.ones(batch, t, dtype=torch.bool, device=device)
     for round_ in range(steps):
         logits = model.forward_patch(
-            guide.expand(tokens[None])[0],
+            guide.expand(tokens),
             pool,
             step,
             text=text,
-            input_mask=guide.expand(masked[None])[0],
+            input_mask=guide.expand(masked),
             write=False,
         )
-        logits = guide.combine(logits[None])[0]
+        logits = guide.combine(logits)
         uniform = torch.rand(batch * t, generator=generator, device=device, dtype=torch.float64)
         candidates = pick(logits.flatten(0, 1), uniform=uniform, **filters).view(batch, t)
         logp = logits.log_softmax(-1).gather(-1, candidates[..., None])[..., 0]
-        noise_scale = options.temperature * (1 - (round_ + 1) / steps)
+        noise_scale = filters["temperature"] * (1 - (round_ + 1) / steps)
         if noise_scale > 0:
             gumbel = -torch.log(
                 -torch.log(torch.rand(logp.shape, generator=generator, device=device))
@@ -371,5 +372,5 @@ def _sample_masked_patch(
         tokens = torch.where(masked, candidates, tokens)
         rank = confidence.argsort(1).argsort(1)  # 0 = least confident
         masked = rank < keep_masked
-    model.forward_patch(guide.expand(tokens[None])[0], pool, step, text=text)
+    model.forward_patch(guide.expand(tokens), pool, step, text=text)
     return tokens

@@ -64,7 +64,7 @@ class Schedule:
     @cached_property
     def wave_of(self) -> dict[int, int]:
         """Step -> the wave that runs it."""
-        return {step: wave for wave, steps in enumerate(self.waves) for step in steps}
+        return _wave_of(self.waves)
 
 
 def sequential(plan: Plan) -> Schedule:
@@ -91,9 +91,13 @@ def wavefront(plan: Plan, max_wave: int = MAX_WAVE) -> Schedule:
     return _schedule(plan, waves)
 
 
+def _wave_of(waves: list[tuple[int, ...]] | tuple[tuple[int, ...], ...]) -> dict[int, int]:
+    return {step: wave for wave, steps in enumerate(waves) for step in steps}
+
+
 def _schedule(plan: Plan, waves: list[tuple[int, ...]]) -> Schedule:
     """Releases and capacity of ``waves`` (which must respect every context of ``plan``)."""
-    wave_of = {step: wave for wave, steps in enumerate(waves) for step in steps}
+    wave_of = _wave_of(waves)
     last_wave = [wave_of[step] for step in range(plan.num_steps)]  # itself, if never context
     for step, context in enumerate(plan.context):
         for patch in context:

@@ -89,7 +89,12 @@ class PatchDecoder:
         self.text_kv, self.text_keep = self._text(patches)
         offsets = torch.stack(  # [W, N] ADC.Emb rows, left-padded like the pool's slots
             [
-                torch.cat([self.centre.expand(n - len(pool.plan.context[s])), self._offsets(s)])
+                torch.cat(
+                    [
+                        self.centre.expand(n - len(pool.plan.context[s])),
+                        self.model.context_offsets(pool.plan, s),
+                    ]
+                )
                 for s in steps
             ]
         )
@@ -116,9 +121,6 @@ class PatchDecoder:
                     bias.masked_fill_(~self.visible[: self.rows, 0], float("-inf"))
             self.window[layer, 0, : self.rows, :, : self.front] = k_ctx
             self.window[layer, 1, : self.rows, :, : self.front] = v_ctx
-
-    def _offsets(self, step: int) -> torch.Tensor:
-        return self.model.context_offsets(self.pool.plan, step)
 
     def feed(self, position: int, token: torch.Tensor | None) -> torch.Tensor:
         """Feed BOS (``position 0``, ``token None``) or ``token [W * B]`` at ``position 1..T``.
