@@ -7,6 +7,7 @@ the per-patch, per-token and whole-plan paths share every weight and every line 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -25,6 +26,12 @@ def attend(
     ``mask`` is boolean (True = visible) or additive float, broadcastable to ``[B, H, Lq, Lk]``.
     """
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def biased_mask(visible: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The attention mask for ``attend``: boolean ``visible`` alone, or ``bias`` with the keys a
+    query may not see set to ``-inf`` (both broadcast to ``[B, H, Lq, Lk]``)."""
+    return visible if bias is None else bias.masked_fill(~visible, float("-inf"))
 
 
 @contextmanager
@@ -95,13 +102,35 @@ class SelfAttention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         return q, k, v
 
-    def key_pos(self, offsets: torch.Tensor) -> torch.Tensor:
-        """ "pre" ADC.Emb of patches at ``offsets [N]`` as per-head key vectors ``[H, N, D]``."""
-        return self.pos_table[offsets].view(-1, self.n_head, self.head_dim).transpose(0, 1)
+    # ADC.Emb (paper §3.3): the one place that knows how each ``pos_emb`` variant enters attention.
+    # Offsets are rows of the table (``nuwa.adc.Extent.offset_index``), one per key.
 
-    def logit_pos(self, offsets: torch.Tensor) -> torch.Tensor:
-        """ "post" ADC.Emb of patches at ``offsets [N]`` as per-head logit biases ``[H, N]``."""
-        return self.pos_table[offsets].t()
+    def keys_at(self, k: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Keys ``k [..., H, L, D]`` with "pre" ADC.Emb added at each key's offset ``[..., L]``
+        (broadcast over leading dimensions); unchanged for "post" and "none"."""
+        if self.pos_emb != "pre":
+            return k
+        pos = self.pos_table[offsets].unflatten(-1, (self.n_head, self.head_dim))
+        return k + pos.transpose(-3, -2)
+
+    def logit_bias(self, offsets: torch.Tensor) -> torch.Tensor | None:
+        """ "post" ADC.Emb of keys at ``offsets [..., L]`` as logit biases ``[..., H, 1, L]``, the
+        same for every query; None for "pre" and "none"."""
+        if self.pos_emb != "post":
+            return None
+        return self.pos_table[offsets].transpose(-1, -2).unsqueeze(-2)
+
+    def pair_logit_bias(self, q: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor | None:
+        """ADC.Emb as logit biases ``[B, H, Lq, Lk]`` when each query-key pair has its own offset
+        ``offsets [Lq, Lk]`` (a whole plan at once). "pre" uses q . (k + e) = q . k + q . e, so
+        it adds the scaled q . e; "post" adds the table entry; None for "none"."""
+        if self.pos_emb == "none":
+            return None
+        if self.pos_emb == "post":
+            return self.pos_table.t()[:, offsets]
+        table = self.pos_table.view(-1, self.n_head, self.head_dim)
+        q_e = torch.einsum("bhld,nhd->bhln", q, table) / math.sqrt(self.head_dim)
+        return q_e.gather(3, offsets.expand(*q.shape[:2], -1, -1))
 
     def forward(self, x: torch.Tensor, attend_fn: AttendFn) -> torch.Tensor:
         """``x [B, L, d]`` -> ``[B, L, d]``; ``attend_fn(self, q, k, v) -> [B, H, L, D]``."""

@@ -40,16 +40,17 @@ class PatchDecoder:
         self.window = pool.kv.new_empty(cfg.n_layer, 2, rows, cfg.n_head, width, head_dim)
         self.own = pool.kv.new_empty(cfg.n_layer, 2, rows, cfg.n_head, self.t, head_dim)
         self.visible = torch.ones(rows, 1, 1, width, dtype=torch.bool, device=pool.kv.device)
-        self.bias = pool.kv.new_empty(
-            cfg.n_layer, rows, cfg.n_head, 1, width if cfg.pos_emb == "post" else 0
-        )
+        centre = torch.tensor([model.extent.centre], device=pool.kv.device)
+        post = model.blocks[0].attn.logit_bias(centre) is not None  # ADC.Emb as logit biases
+        self.bias = pool.kv.new_empty(cfg.n_layer, rows, cfg.n_head, 1, width) if post else None
         self.text = text
         self.axial = model.axial()
         self.bos = model.tok_emb.weight[model.bos_id]
-        self.centre = torch.tensor([model.extent.centre], device=pool.kv.device)
-        self.centre_k = [  # the current patch's "pre" ADC.Emb per layer, [H, 1, D]
-            blk.attn.key_pos(self.centre) if cfg.pos_emb == "pre" else None for blk in model.blocks
+        self.centre_k = [  # what the current patch's key gains per layer, [H, 1, D]
+            blk.attn.keys_at(self.own.new_zeros(cfg.n_head, 1, head_dim), centre)
+            for blk in model.blocks
         ]
+        self.masks: list[torch.Tensor | None] = [None] * cfg.n_layer
         self._text_by_size: dict[int, tuple[list, torch.Tensor | None]] = {}
         self.rows, self.front, self.padded = 0, 0, False
         self.text_kv, self.text_keep = self._text(1)
@@ -57,7 +58,8 @@ class PatchDecoder:
     @property
     def nbytes(self) -> int:
         """Bytes of the attention windows (the pool's K/V are ``pool.kv.nbytes`` on top)."""
-        return self.window.nbytes + self.own.nbytes + self.bias.nbytes + self.visible.nbytes
+        bias = 0 if self.bias is None else self.bias.nbytes
+        return self.window.nbytes + self.own.nbytes + bias + self.visible.nbytes
 
     def _text(self, patches: int) -> tuple[list, torch.Tensor | None]:
         """Per-layer text K/V for a wave of ``patches`` patches, cut to the text positions some
@@ -87,40 +89,40 @@ class PatchDecoder:
         patches, n = len(steps), pool.num_context
         self.rows, self.front = patches * pool.batch, n * t
         self.text_kv, self.text_keep = self._text(patches)
-        offsets = torch.stack(  # [W, N] ADC.Emb rows, left-padded like the pool's slots
+        device, centre = pool.kv.device, self.model.extent.centre
+        offsets = torch.stack(  # [W, L] ADC.Emb row of every key: context left-padded, then own
             [
                 torch.cat(
                     [
-                        self.centre.expand(n - len(pool.plan.context[s])),
+                        torch.full((n - len(pool.plan.context[s]),), centre, device=device),
                         self.model.context_offsets(pool.plan, s),
                     ]
-                )
+                ).repeat_interleave(t)
                 for s in steps
             ]
         )
+        offsets = torch.cat([offsets, offsets.new_full((patches, t + 1), centre)], 1)[:, None]
         self.padded = pool.context_valid is not None
         if self.padded:
             valid = pool.context_valid.repeat_interleave(t, 1).repeat_interleave(pool.batch, 0)
             self.visible[: self.rows, 0, 0, : self.front] = valid
             self.visible[: self.rows, 0, 0, self.front :] = True
+        visible = self.visible[: self.rows] if self.padded else None
         for layer, blk in enumerate(self.model.blocks):
             attn = blk.attn
             k_ctx, v_ctx = pool.gather(layer)
-            if attn.pos_emb == "pre":
-                pos = attn.key_pos(offsets.flatten()).unflatten(1, (patches, n))  # [H, W, N, D]
-                k_ctx = k_ctx.unflatten(0, (patches, -1)).unflatten(3, (n, t))
-                k_ctx = k_ctx + pos.transpose(0, 1)[:, None, :, :, None]
-                k_ctx = k_ctx.flatten(3, 4).flatten(0, 1)
-            elif attn.pos_emb == "post":
-                bias = self.bias[layer, : self.rows, :, 0]
-                ctx = attn.logit_pos(offsets.flatten()).unflatten(1, (patches, n))  # [H, W, N]
-                ctx = ctx.transpose(0, 1).repeat_interleave(t, 2)  # [W, H, N * T]
-                bias[:, :, : self.front] = ctx.repeat_interleave(pool.batch, 0)
-                bias[:, :, self.front :] = attn.logit_pos(self.centre)
-                if self.padded:
-                    bias.masked_fill_(~self.visible[: self.rows, 0], float("-inf"))
-            self.window[layer, 0, : self.rows, :, : self.front] = k_ctx
+            k_ctx = attn.keys_at(k_ctx.unflatten(0, (patches, -1)), offsets[..., : self.front])
+            self.window[layer, 0, : self.rows, :, : self.front] = k_ctx.flatten(0, 1)
             self.window[layer, 1, : self.rows, :, : self.front] = v_ctx
+            bias = attn.logit_bias(offsets)  # [W, 1, H, 1, L] or None
+            if bias is None:
+                self.masks[layer] = visible
+                continue
+            rows = self.bias[layer, : self.rows, ..., : bias.shape[-1]]
+            rows[:] = bias.expand(-1, pool.batch, -1, -1, -1).flatten(0, 1)
+            if self.padded:
+                rows.masked_fill_(~visible[..., : bias.shape[-1]], float("-inf"))
+            self.masks[layer] = rows
 
     def feed(self, position: int, token: torch.Tensor | None) -> torch.Tensor:
         """Feed BOS (``position 0``, ``token None``) or ``token [W * B]`` at ``position 1..T``.
@@ -133,10 +135,6 @@ class PatchDecoder:
         else:
             x = (model.tok_emb(token) + self.axial[position - 1])[:, None]
         end = self.front + position + 1
-        if self.model.cfg.pos_emb == "post":
-            masks = self.bias[:, :rows, :, :, :end]
-        else:
-            masks = [self.visible[:rows, :, :, :end] if self.padded else None] * len(model.blocks)
 
         def attend_fn(attn, q, k, v):
             layer = attn.layer
@@ -145,12 +143,10 @@ class PatchDecoder:
             if position > 0:  # the token's raw K/V, for the pool (BOS stays private)
                 self.own[layer, 0, :rows, :, position - 1 : position] = k
                 self.own[layer, 1, :rows, :, position - 1 : position] = v
-            if attn.pos_emb == "pre":
-                torch.add(k, self.centre_k[layer], out=keys[:, :, -1:])
-            else:
-                keys[:, :, -1:] = k
+            torch.add(k, self.centre_k[layer], out=keys[:, :, -1:])
             values[:, :, -1:] = v
-            return attend(q, keys, values, masks[layer])
+            mask = self.masks[layer]
+            return attend(q, keys, values, None if mask is None else mask[..., :end])
 
         for blk, kv in zip(model.blocks, self.text_kv, strict=True):
             x = blk(x, attend_fn, kv, self.text_keep)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nuwa.adc import Extent, Plan
-from nuwa.model.blocks import Block, attend
+from nuwa.model.blocks import Block, attend, biased_mask
 from nuwa.model.config import NuwaConfig
 from nuwa.model.masks import plan_attention
 from nuwa.ncp import ContextPool
@@ -202,8 +202,12 @@ class Nuwa(nn.Module):
         ar = self.cfg.local_decoder == "ar"
         x = self.embed_patch(tokens, input_mask)
         seq, t = x.shape[1], self.tokens_per_patch
-        offsets = self.context_offsets(pool.plan, step)
-        centre = torch.tensor([self.extent.centre], device=x.device)
+        key_offsets = torch.cat(  # ADC.Emb row of every key: its context patch's, then the centre
+            [
+                self.context_offsets(pool.plan, step).repeat_interleave(t),
+                torch.full((seq,), self.extent.centre, device=x.device),
+            ]
+        )
         visible = torch.ones(seq, pool.num_context * t + seq, dtype=torch.bool, device=x.device)
         if ar:
             visible[:, pool.num_context * t :] = torch.ones(seq, seq, dtype=torch.bool).tril()
@@ -213,20 +217,9 @@ class Nuwa(nn.Module):
                 own = slice(1, None) if ar else slice(None)  # AR: BOS stays private
                 pool.write(attn.layer, k[:, :, own], v[:, :, own])
             k_ctx, v_ctx = pool.gather(attn.layer)
-            mask = visible
-            if attn.pos_emb == "pre":
-                k_ctx = k_ctx + attn.key_pos(offsets).repeat_interleave(t, dim=1)
-                k = k + attn.key_pos(centre)
-            elif attn.pos_emb == "post":
-                bias = torch.cat(
-                    [
-                        attn.logit_pos(offsets).repeat_interleave(t, 1),
-                        attn.logit_pos(centre).expand(-1, seq),
-                    ],
-                    dim=1,
-                )
-                mask = bias[:, None, :].masked_fill(~visible, float("-inf"))
-            return attend(q, torch.cat([k_ctx, k], 2), torch.cat([v_ctx, v], 2), mask)
+            keys = attn.keys_at(torch.cat([k_ctx, k], 2), key_offsets)
+            mask = biased_mask(visible, attn.logit_bias(key_offsets))
+            return attend(q, keys, torch.cat([v_ctx, v], 2), mask)
 
         for blk, kv in zip(self.blocks, self.text_kv(text), strict=True):
             x = blk(x, attend_fn, kv, None if text is None else text[1])
@@ -256,15 +249,7 @@ class Nuwa(nn.Module):
         visible, offset = visible.to(x.device), offset.to(x.device)
 
         def attend_fn(attn, q, k, v):
-            if attn.pos_emb == "none":
-                return attend(q, k, v, visible)
-            if attn.pos_emb == "pre":  # q . (k + e) = q . k + q . e, so add q . e as a bias
-                table = attn.pos_table.view(-1, attn.n_head, attn.head_dim)
-                q_e = torch.einsum("bhld,nhd->bhln", q, table) / math.sqrt(attn.head_dim)
-                bias = q_e.gather(3, offset.expand(*q.shape[:2], -1, -1))
-            else:
-                bias = attn.pos_table.t()[:, offset]
-            return attend(q, k, v, bias.masked_fill(~visible, float("-inf")))
+            return attend(q, k, v, biased_mask(visible, attn.pair_logit_bias(q, offset)))
 
         for blk, kv in zip(self.blocks, self.text_kv(text), strict=True):
             x = blk(x, attend_fn, kv, None if text is None else text[1])
