@@ -55,8 +55,7 @@ def sample_tokens(pipe, captions: list[str], side: int, dtype: torch.dtype, thre
     torch.set_num_threads(threads)
     try:
         pipe.to(dtype)
-        pipe.text_to_image(captions, side, side, progress=False, seed=0)
-        return pipe.last_tokens.clone()
+        return pipe.text_to_image(captions, side, side, progress=False, seed=0).tokens
     finally:
         pipe.to(torch.float32)
         torch.set_num_threads(previous)

@@ -11,6 +11,9 @@ is handed to a :class:`~nuwa.canvas.StreamingCanvas` as it finishes and decoded 
 canvas as soon as the tokens its decode window reads exist, so memory never holds the canvas in
 float32. Images come back as uint8 ``[H, W, 3]``, videos as uint8 ``[F, H, W, 3]``.
 
+Each task returns a :class:`Generation`: a sequence of the outputs that also carries the token
+grids, the plan, where the given input sits (outpainting) and the sampling's timings.
+
 Sampler options, keyword-only and the same for every task: the fields of
 :class:`nuwa.sampling.SamplerOptions` (``seed, top_k, top_k_fraction, top_p, temperature,
 cfg_scale, pnar_steps, wavefront, progress``). The same call (same inputs, batch composition and
@@ -22,7 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,7 @@ from nuwa.tokenizer import DOWNSAMPLE, PGVQGAN, VQGAN
 
 __all__ = [  # the outpainting geometry is part of this module's API
     "DIRECTIONS",
+    "Generation",
     "Pipeline",
     "SamplerOptions",
     "canvas_size",
@@ -64,18 +68,49 @@ __all__ = [  # the outpainting geometry is part of this module's API
     "outpaint_amount",
 ]
 
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Generation(Sequence):
+    """What a task returns: its outputs, one per input, and how they were made.
+
+    It is a sequence of the outputs (uint8 images ``[H, W, 3]`` or videos ``[F, H, W, 3]``), so
+    ``[image] = pipe.text_to_image(...)`` unpacks it.
+
+    Attributes:
+        outputs: the images or videos.
+        tokens: the token grids ``[B, F, H, W]``.
+        plan: the plan that was sampled (its first ``num_given`` steps were pre-cached).
+        stats: patches and tokens sampled, seconds and tokens/s of sampling plus the streamed
+            decoding, the sampler options, and the decoding's cost (``Sampled.cost``).
+        given_region: outpainting: the input's pixel box ``(top, left, height, width)``.
+        generated_mask: outpainting: bool ``[H, W]``, True on generated pixels.
+    """
+
+    outputs: list[np.ndarray]
+    tokens: torch.Tensor
+    plan: Plan
+    stats: dict = field(default_factory=dict)
+    given_region: tuple[int, int, int, int] | None = None
+    generated_mask: np.ndarray | None = None
+
+    def __getitem__(self, index):
+        return self.outputs[index]
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def first_frames(self) -> Generation:
+        """The same result with each video cut to its first frame (the image tasks)."""
+        return replace(self, outputs=[video[0] for video in self.outputs])
+
+
 # ---------------------------------------------------------------- the pipeline
 
 
 class Pipeline:
-    """A NUWA-Infinity model, its VQGAN and optionally a PG-VQGAN, ready for the five tasks.
-
-    Attributes set by each call (the batch's): ``last_tokens [B, F, H, W]`` (the token grid),
-    ``last_plan``, ``last_given_region`` and ``last_generated_mask`` (outpainting: the input's
-    pixel box and a bool ``[H, W]`` mask of the generated pixels; None for other tasks) and
-    ``last_stats`` (patches and tokens sampled; seconds and tokens/s of sampling plus the
-    streamed decoding).
-    """
+    """A NUWA-Infinity model, its VQGAN and optionally a PG-VQGAN, ready for the five tasks."""
 
     memmap_over_bytes: int = 1 << 30
     """Canvases (all samples of a call) larger than this live in an unlinked file on disk."""
@@ -95,11 +130,6 @@ class Pipeline:
         self.model_id = model_id
         self.checkpoint_sha256 = dict(checkpoint_sha256 or {})
         self.layout = Layout(model.cfg.patch_size, DOWNSAMPLE)
-        self.last_tokens: torch.Tensor | None = None
-        self.last_plan: Plan | None = None
-        self.last_given_region: tuple[int, int, int, int] | None = None
-        self.last_generated_mask: np.ndarray | None = None
-        self.last_stats: dict[str, float] = {}
 
     # ------------------------------------------------------------ loading
 
@@ -230,22 +260,22 @@ class Pipeline:
 
     def unconditional(
         self, n: int, width: int, height: int, *, order: str | None = None, **opts
-    ) -> list[np.ndarray]:
+    ) -> Generation:
         """``n`` images uint8 ``[height, width, 3]`` from nothing (a text model gets "")."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         grid = self.grid(width, height)
         plan = self._plan(grid, order)
         texts = [""] * n if self.text_conditioned else None
-        return [v[0] for v in self._generate(plan, n, texts, None, SamplerOptions(**opts))]
+        return self._generate(plan, n, texts, None, SamplerOptions(**opts)).first_frames()
 
     def text_to_image(
         self, texts: Sequence[str], width: int, height: int, *, order: str | None = None, **opts
-    ) -> list[np.ndarray]:
+    ) -> Generation:
         """One image uint8 ``[height, width, 3]`` per text (any size, e.g. 4096x1024)."""
         texts = self._texts(texts, None, task="text-to-image")
         plan = self._plan(self.grid(width, height), order)
-        return [v[0] for v in self._generate(plan, len(texts), texts, None, SamplerOptions(**opts))]
+        return self._generate(plan, len(texts), texts, None, SamplerOptions(**opts)).first_frames()
 
     def outpaint(
         self,
@@ -256,15 +286,15 @@ class Pipeline:
         texts: Sequence[str] | None = None,
         keep_input: bool = True,
         **opts,
-    ) -> list[np.ndarray]:
+    ) -> Generation:
         """Grow each uint8 ``[h, w, 3]`` image by ``amount_px`` on one side (or ``"all"``).
 
         The input is encoded, its patches pre-cached (paper Algorithm 2), and the rest generated
         in the direction's order (right: omega, left: omega*, down: zeta, up: zeta*, all: a
         spiral). With ``keep_input`` the given region holds the input's own pixels, faded into
         the decode over ``nuwa.outpainting.BLEND_PX`` at the boundary; without it, the decode of
-        the given tokens (the raw model output). ``last_given_region`` /
-        ``last_generated_mask`` say where. Returns uint8 ``[H, W, 3]``.
+        the given tokens (the raw model output). Returns images uint8 ``[H, W, 3]``, with the
+        input's box (``given_region``) and the ``generated_mask``.
         """
         batch = _images(images, "outpainting")
         in_h, in_w = batch.shape[1:3]
@@ -296,17 +326,21 @@ class Pipeline:
         order = "spiral" if direction == "all" else DIRECTION_ORDERS[direction]
         plan = self._plan(grid, order, given)
         texts = self._texts(texts, len(batch), task="outpainting")
-        pixels = self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts))
-        self.last_given_region = (top, left, in_h, in_w)
-        self.last_generated_mask = generated_mask(direction, in_h, in_w, amount_px)
+        result = self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts))
+        result = replace(
+            result.first_frames(),
+            given_region=(top, left, in_h, in_w),
+            generated_mask=generated_mask(direction, in_h, in_w, amount_px),
+        )
         if not keep_input:
-            return [v[0] for v in pixels]
-        return [
-            paste_input(v[0], image, direction, amount_px)
-            for v, image in zip(pixels, batch, strict=True)
+            return result
+        pasted = [
+            paste_input(out, image, direction, amount_px)
+            for out, image in zip(result, batch, strict=True)
         ]
+        return replace(result, outputs=pasted)
 
-    def animate(self, first_frames: Sequence[np.ndarray], frames: int, **opts) -> list[np.ndarray]:
+    def animate(self, first_frames: Sequence[np.ndarray], frames: int, **opts) -> Generation:
         """Videos uint8 ``[frames, h, w, 3]`` continuing each uint8 ``[h, w, 3]`` first frame.
 
         Frame 0's tokens are the encoded image (pre-cached); the NCP slides in time past the
@@ -324,7 +358,7 @@ class Pipeline:
         plan = self._plan(grid, None, grid.region(frames=slice(0, 1)))
         texts = [""] * len(batch) if self.text_conditioned else None
         guide = torch.from_numpy(batch) if self.pg_tokenizer is not None else None
-        return list(self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts), guide))
+        return self._generate(plan, len(batch), texts, tokens, SamplerOptions(**opts), guide)
 
     def text_to_video(
         self,
@@ -335,7 +369,7 @@ class Pipeline:
         *,
         order: str | None = None,
         **opts,
-    ) -> list[np.ndarray]:
+    ) -> Generation:
         """One video uint8 ``[frames, height, width, 3]`` per text, of any length.
 
         Frame 0 decodes with the plain VQGAN, later frames with the PG-VQGAN (when given).
@@ -344,7 +378,7 @@ class Pipeline:
         grid = self.grid(width, height, frames)
         self._warn_if_no_time(frames)
         plan = self._plan(grid, order)
-        return list(self._generate(plan, len(texts), texts, None, SamplerOptions(**opts)))
+        return self._generate(plan, len(texts), texts, None, SamplerOptions(**opts))
 
     # ------------------------------------------------------------ shared machinery
 
@@ -388,8 +422,8 @@ class Pipeline:
         given_tokens: torch.Tensor | None,
         opts: SamplerOptions,
         first_guide: torch.Tensor | None = None,
-    ) -> np.ndarray:
-        """Run ``sample`` and stream its patches into a canvas -> uint8 ``[B, F, H, W, 3]``."""
+    ) -> Generation:
+        """Run ``sample`` and stream its patches into a canvas; outputs uint8 ``[F, H, W, 3]``."""
         if opts.cfg_scale != 1.0 and not any(texts or ()):
             warnings.warn("cfg_scale has no effect without a text", stacklevel=3)
         tokens = given_tokens
@@ -406,9 +440,8 @@ class Pipeline:
             memmap_over_bytes=self.memmap_over_bytes,
             memmap_dir=self.memmap_dir,
         )
-        self.last_given_region, self.last_generated_mask = None, None
         start = time.perf_counter()
-        self.last_tokens = sample(
+        sampled = sample(
             self.model,
             plan,
             text=texts,
@@ -416,18 +449,19 @@ class Pipeline:
             batch_size=batch,
             options=opts if any(texts or ()) else replace(opts, cfg_scale=1.0),
             on_patch=canvas.add,
-        ).cpu()
+        )
+        pixels = canvas.result()
         seconds = time.perf_counter() - start
-        self.last_plan = plan
-        sampled = (plan.num_steps - plan.num_given) * self.layout.tokens_per_patch * batch
-        self.last_stats = {
+        drawn = (plan.num_steps - plan.num_given) * self.layout.tokens_per_patch * batch
+        stats = {
             "patches": plan.num_steps - plan.num_given,
-            "tokens": sampled,
+            "tokens": drawn,
             "seconds": seconds,
-            "tokens_per_s": sampled / seconds if seconds > 0 else float("inf"),
+            "tokens_per_s": drawn / seconds if seconds > 0 else float("inf"),
             "options": asdict(opts),
+            **sampled.cost(),
         }
-        return canvas.result()
+        return Generation(list(pixels), sampled.tokens.cpu(), plan, stats)
 
 
 # ---------------------------------------------------------------- helpers

@@ -30,7 +30,7 @@ from nuwa.device import resolve_device
 from nuwa.errors import UserError, run_reporting
 from nuwa.outpainting import DIRECTIONS as OUTPAINT_DIRECTIONS
 from nuwa.overrides import run_hydra
-from nuwa.pipeline import Pipeline, outpaint_amount
+from nuwa.pipeline import Generation, Pipeline, outpaint_amount
 from nuwa.sampling import PAPER_TOP_K_FRACTION, SamplerOptions
 from nuwa.writers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, numbered, write_output
 
@@ -121,7 +121,7 @@ def run(cfg: SampleConfig) -> list[Path]:
     outputs = _generate(pipe, cfg, image)
     for path, array in zip(paths, outputs, strict=True):
         write_output(path, array, fps=cfg.fps)
-    stats = pipe.last_stats
+    stats = outputs.stats
     size = f"{outputs[0].shape[-2]}x{outputs[0].shape[-3]}"
     length = f" x {outputs[0].shape[0]} frames" if outputs[0].ndim == 4 else ""
     print(
@@ -191,7 +191,7 @@ def _sampler_options(cfg: SampleConfig) -> dict:
     return {f.name: getattr(cfg, f.name) for f in fields(SamplerOptions) if f.name in exposed}
 
 
-def _generate(pipe: Pipeline, cfg: SampleConfig, image: np.ndarray | None) -> list[np.ndarray]:
+def _generate(pipe: Pipeline, cfg: SampleConfig, image: np.ndarray | None) -> Generation:
     opts = _sampler_options(cfg)
     default_side = 4 * pipe.patch_px  # paper: 1024 px = 4 patches of 256 px
     width, height = cfg.width or default_side, cfg.height or default_side

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -193,6 +193,31 @@ def _text_states(
     return model.encode_text(ids)
 
 
+@dataclass(frozen=True)
+class Sampled:
+    """What :func:`sample` returns: the canvas and what decoding it took.
+
+    Attributes:
+        tokens: the token grid ``[B, F, H, W]`` (given patches copied, the rest generated).
+        waves: sequential decoding steps (the schedule's waves); ``max_wave`` patches at most.
+        capacity, peak_occupancy: the pool's slots and the most it held, in patches.
+        max_context: the plan's largest context, in patches.
+        cache_bytes: the pool's K/V plus the AR decoder's attention windows.
+    """
+
+    tokens: torch.Tensor
+    waves: int
+    max_wave: int
+    capacity: int
+    peak_occupancy: int
+    max_context: int
+    cache_bytes: int
+
+    def cost(self) -> dict[str, int]:
+        """Every field but the tokens, for reports."""
+        return {k: v for k, v in asdict(self).items() if k != "tokens"}
+
+
 @torch.no_grad()
 def sample(
     model: Nuwa,
@@ -203,8 +228,7 @@ def sample(
     batch_size: int | None = None,
     options: SamplerOptions = SamplerOptions(),
     on_patch: Callable[[int, torch.Tensor], None] | None = None,
-    stats: dict | None = None,
-) -> torch.Tensor:
+) -> Sampled:
     """Generate a canvas.
 
     Args:
@@ -220,43 +244,33 @@ def sample(
             so it is exactly plain conditional sampling), the seed of the per-patch streams,
             wavefront decoding (the same canvas, in fewer sequential steps), the progress bar.
         on_patch: ``on_patch(patch_id, tokens [B, T])`` after each generated patch.
-        stats: if given, filled with the pool's ``capacity``, ``peak_occupancy``, the plan's
-            ``max_context`` (patches), ``cache_bytes`` (pool + attention windows), and the
-            schedule's ``waves`` (sequential decoding steps) and ``max_wave`` (patches).
 
-    Returns the token grid ``[B, F, H, W]`` (given patches copied, the rest generated).
+    Returns :class:`Sampled`: the token grid ``[B, F, H, W]`` and the decoding's cost.
     """
-    cfg = model.cfg
+    ar = model.cfg.local_decoder == "ar"
     plan = plan if isinstance(plan, Plan) else make_plan(plan, model.extent, "omega")
-    ar = cfg.local_decoder == "ar"
-    wavefront, seed = options.wavefront, options.seed
-    if wavefront and not ar:
-        raise ValueError(f"wavefront decoding runs the AR local decoder, not {cfg.local_decoder!r}")
-    layout = Layout(cfg.patch_size)
-    device = model.tok_emb.weight.device
+    if options.wavefront and not ar:
+        raise ValueError(
+            f"wavefront decoding runs the AR local decoder, not {model.cfg.local_decoder!r}"
+        )
     if plan.num_given and given_tokens is None:
         raise ValueError(f"the plan has {plan.num_given} given patches: pass given_tokens")
+    layout = Layout(model.cfg.patch_size)
     batch = batch_size or _infer_batch(text, given_tokens)
     guide = _Guidance(options.cfg_scale if model.text is not None else 1.0, batch)
     text_states = _text_states(model, text, guide)
-    canvas = torch.zeros(batch, *layout.token_shape(plan.grid), dtype=torch.long, device=device)
-    if given_tokens is not None:
-        expected = layout.token_shape(plan.grid)
-        if tuple(given_tokens.shape[1:]) != expected:
-            raise ValueError(
-                f"given_tokens has shape {tuple(given_tokens.shape)}, expected [B, *{expected}]"
-            )
-        canvas[:] = given_tokens.to(device)
+    canvas = _canvas(layout, plan, batch, given_tokens, model.tok_emb.weight.device)
+    filters = _filters(model, options)
+    seed, device = options.seed, canvas.device
 
     # Inference mode, not just no_grad: a token step is ~200 small ops, and skipping autograd's
     # view and version-counter bookkeeping made it 10-15% faster (small preset, batch 1 to 32).
-    filters = _filters(model, options)
     with torch.inference_mode():
-        pool = model.new_pool(plan, guide.rows(), waves=ar if wavefront is None else wavefront)
-        schedule = pool.schedule
+        waves = ar if options.wavefront is None else options.wavefront
+        pool = model.new_pool(plan, guide.rows(), waves=waves)
         decoder = PatchDecoder(model, pool, text_states) if ar else None
         bar = tqdm(total=plan.num_steps, desc="patches", unit="patch", disable=not options.progress)
-        for wave, steps in enumerate(schedule.waves):
+        for wave, steps in enumerate(pool.schedule.waves):
             patches = [plan.order[s] for s in steps]
             if steps[0] < plan.num_given:  # Image Condition Pre-caching: teacher-forced
                 known = layout.patch_tokens(canvas, plan.grid, patches[0])
@@ -279,16 +293,29 @@ def sample(
                         on_patch(patch, patch_tokens.clone())
             bar.update(len(steps))
         bar.close()
-    if stats is not None:
-        window_bytes = decoder.nbytes if decoder is not None else 0
-        stats.update(
-            capacity=pool.capacity,
-            peak_occupancy=pool.peak_occupancy,
-            max_context=pool.plan.max_context,
-            cache_bytes=pool.kv.nbytes + window_bytes,
-            waves=schedule.num_waves,
-            max_wave=schedule.max_wave,
-        )
+    return Sampled(
+        tokens=canvas,
+        waves=pool.schedule.num_waves,
+        max_wave=pool.schedule.max_wave,
+        capacity=pool.capacity,
+        peak_occupancy=pool.peak_occupancy,
+        max_context=plan.max_context,
+        cache_bytes=pool.kv.nbytes + (decoder.nbytes if decoder is not None else 0),
+    )
+
+
+def _canvas(
+    layout: Layout, plan: Plan, batch: int, given: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """The token grid ``[B, F, H, W]`` to fill: zeros, or a copy of ``given``'s tokens."""
+    canvas = torch.zeros(batch, *layout.token_shape(plan.grid), dtype=torch.long, device=device)
+    if given is not None:
+        expected = layout.token_shape(plan.grid)
+        if tuple(given.shape[1:]) != expected:
+            raise ValueError(
+                f"given_tokens has shape {tuple(given.shape)}, expected [B, *{expected}]"
+            )
+        canvas[:] = given.to(device)
     return canvas
 
 

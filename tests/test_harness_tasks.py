@@ -99,12 +99,12 @@ def test_real_pipeline_generates_exactly_the_task_region(tiny_pipeline, directio
         image[given.top : given.top + given.height, given.left : given.left + given.width]
     )
     amount = generated_px(direction, side, side)
-    [canvas] = tiny_pipeline.outpaint(
+    result = tiny_pipeline.outpaint(
         [half], direction=direction, amount_px=amount, seed=0, progress=False
     )
-    assert canvas.shape == (side, side, 3)
-    np.testing.assert_array_equal(tiny_pipeline.last_generated_mask, generated.mask(side, side))
-    assert tiny_pipeline.last_given_region == tuple(given.as_list())
+    assert result[0].shape == (side, side, 3)
+    np.testing.assert_array_equal(result.generated_mask, generated.mask(side, side))
+    assert result.given_region == tuple(given.as_list())
     box = nuwa.pipeline.generated_region(direction, given.height, given.width, amount)
     assert box == tuple(generated.as_list())
 

@@ -111,14 +111,14 @@ def test_sampling_outpaints_around_given_tokens(decoder):
     seen = {}
     drawn = dict(top_k=8, top_p=0.9, pnar_steps=4, progress=False)
     kwargs = dict(given_tokens=given, options=SamplerOptions(seed=3, **drawn))
-    out = sample(model, plan, on_patch=lambda p, toks: seen.__setitem__(p, toks), **kwargs)
+    out = sample(model, plan, on_patch=lambda p, toks: seen.__setitem__(p, toks), **kwargs).tokens
     assert out.shape == given.shape and out.min() >= 0 and out.max() < model.codebook_size
     assert torch.equal(out[..., :4], given[..., :4])  # the given column is kept
     assert sorted(seen) == sorted(plan.order[2:])
     for patch, toks in seen.items():
         assert torch.equal(layout.patch_tokens(out, grid, patch), toks)
-    again = sample(model, plan, **kwargs)
-    other = sample(model, plan, given_tokens=given, options=SamplerOptions(seed=4, **drawn))
+    again = sample(model, plan, **kwargs).tokens
+    other = sample(model, plan, given_tokens=given, options=SamplerOptions(seed=4, **drawn)).tokens
     assert torch.equal(out, again) and not torch.equal(out, other)
     with pytest.raises(ValueError, match="given_tokens"):
         sample(model, plan, options=QUIET)
@@ -129,7 +129,7 @@ def test_sampling_a_text_model_needs_text_and_batches_prompts():
     with pytest.raises(ValueError, match="pass text"):
         sample(model, PatchGrid(1, 1), options=QUIET)
     guided = SamplerOptions(cfg_scale=2.0, progress=False)
-    out = sample(model, PatchGrid(1, 2), text=["a", "b", "c"], options=guided)
+    out = sample(model, PatchGrid(1, 2), text=["a", "b", "c"], options=guided).tokens
     assert out.shape == (3, 1, 4, 8)
     with pytest.raises(ValueError, match="not text-conditioned"):
         sample(Nuwa(preset("tiny")).eval(), PatchGrid(1, 1), text="x", options=QUIET)

@@ -9,18 +9,18 @@ from nuwa.adc import make_plan
 from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.model.blocks import attention_probe
-from nuwa.sampling import SamplerOptions, sample
+from nuwa.sampling import Sampled, SamplerOptions, sample
 
 
-def sampling_cost(model: Nuwa, cols: int, wavefront: bool) -> tuple[int, dict]:
-    """Most keys any query attended to, and the pool stats, for a 3 x ``cols`` omega canvas."""
+def sampling_cost(model: Nuwa, cols: int, wavefront: bool) -> tuple[int, Sampled]:
+    """Most keys any query attended to, and the sampling's cost, for a 3 x ``cols`` omega
+    canvas."""
     plan = make_plan(PatchGrid(3, cols), model.extent, "omega")
-    stats: dict = {}
     with attention_probe() as calls:
         greedy = SamplerOptions(temperature=0, wavefront=wavefront, progress=False)
-        sample(model, plan, options=greedy, stats=stats)
+        sampled = sample(model, plan, options=greedy)
     assert all(queries == 1 for queries, _ in calls)  # one query per call: keys == keys attended
-    return max(keys for _, keys in calls), stats
+    return max(keys for _, keys in calls), sampled
 
 
 @pytest.mark.parametrize("wavefront", [False, True], ids=["sequential", "wavefront"])
@@ -33,11 +33,9 @@ def test_keys_per_query_and_pool_occupancy_do_not_grow_with_width(extent, wavefr
     e_h, e_w, _ = extent
     interior_context = e_w * 3 + min(e_h, 2)  # omega, 3 rows: e_w full columns + the ones above
     assert narrow_keys == wide_keys == interior_context * t + t + 1  # context + BOS + own tokens
-    assert (
-        narrow["peak_occupancy"] == wide["peak_occupancy"] == narrow["capacity"] == wide["capacity"]
-    )
+    assert narrow.peak_occupancy == wide.peak_occupancy == narrow.capacity == wide.capacity
     # patch (r, c) runs in wave r + (e_h + 1) c: two rows of three at once at e_h = 1, one at 2
-    assert narrow["max_wave"] == wide["max_wave"] == (2 if wavefront and e_h == 1 else 1)
+    assert narrow.max_wave == wide.max_wave == (2 if wavefront and e_h == 1 else 1)
     # counted in patches: the live context of one interior patch, plus the patches in flight
-    assert wide["capacity"] <= e_w * 3 + min(e_h, 2) + wide["max_wave"]
-    assert narrow["cache_bytes"] == wide["cache_bytes"]
+    assert wide.capacity <= e_w * 3 + min(e_h, 2) + wide.max_wave
+    assert narrow.cache_bytes == wide.cache_bytes

@@ -232,7 +232,7 @@ def test_greedy_sample_equals_naive_reference_sampler(grid, order):
         given_tokens=given,
         options=SamplerOptions(temperature=0, progress=False),
         on_patch=lambda patch, toks: finished.append(patch),
-    )
+    ).tokens
     assert torch.equal(tokens, naive_greedy(model, plan, given, batch=2))
     assert finished == list(plan.order[plan.num_given :])
 
@@ -242,7 +242,7 @@ def test_classifier_free_guidance_equals_naive_reference():
     plan = case_plan(PatchGrid(1, 2), (1, 1, 0), "omega")
     for scale in (1.0, 3.0):
         greedy = SamplerOptions(temperature=0, cfg_scale=scale, progress=False)
-        tokens = sample(model, plan, text="a red barn", options=greedy)
+        tokens = sample(model, plan, text="a red barn", options=greedy).tokens
         assert torch.equal(
             tokens, naive_greedy(model, plan, None, text="a red barn", cfg_scale=scale)
         )

@@ -27,7 +27,8 @@ def test_sliding_window_on_a_one_patch_canvas_is_the_ncp_sampler():
     canvas = torch.zeros(2, side, side, dtype=torch.long)
     window = sliding_window_sample(model, canvas, side * side, top_k=None, temperature=0)
     plan = make_plan(PatchGrid(1, 1), (0, 0, 0))
-    ncp = sample(model, plan, batch_size=2, options=SamplerOptions(temperature=0, progress=False))
+    greedy = SamplerOptions(temperature=0, progress=False)
+    ncp = sample(model, plan, batch_size=2, options=greedy).tokens
     assert torch.equal(window, ncp[:, 0])
 
 

@@ -94,44 +94,44 @@ def test_unconditional_any_size_is_seed_deterministic(pipes):
     pipe = pipes["plain"]
     first = pipe.unconditional(2, 192, 64, seed=5, progress=False)
     assert [a.shape for a in first] == [(64, 192, 3)] * 2 and first[0].dtype == np.uint8
-    assert pipe.last_plan.name == "omega" and pipe.last_stats["tokens"] == 2 * 3 * 16
+    assert first.plan.name == "omega" and first.stats["tokens"] == 2 * 3 * 16
+    assert first.tokens.shape == (2, 1, 4, 12) and first.stats["waves"] == 3
     again = pipe.unconditional(2, 192, 64, seed=5, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     other = pipe.unconditional(2, 192, 64, seed=6, progress=False)
     assert not np.array_equal(first[0], other[0])
-    [tall] = pipe.unconditional(1, 64, 128, progress=False)
-    assert tall.shape == (128, 64, 3) and pipe.last_plan.name == "zeta"  # scan the short side
+    tall = pipe.unconditional(1, 64, 128, progress=False)
+    assert tall[0].shape == (128, 64, 3) and tall.plan.name == "zeta"  # scan the short side
 
 
 def test_text_to_image_streams_the_same_pixels_as_decoding_the_final_grid(pipes):
     pipe = pipes["text"]
     images = pipe.text_to_image(["a red sky", "green hills"], 192, 128, seed=1, progress=False)
     assert [a.shape for a in images] == [(128, 192, 3)] * 2
-    np.testing.assert_array_equal(np.stack(images), decode_grid(pipe, pipe.last_tokens))
+    np.testing.assert_array_equal(np.stack(images), decode_grid(pipe, images.tokens))
 
 
 def test_cfg_scale_one_is_plain_conditional_sampling(pipes):
     pipe, texts = pipes["text"], ["a lake", "snowy peaks"]
-    [*images] = pipe.text_to_image(texts, 128, 64, seed=3, cfg_scale=1.0, progress=False)
+    images = pipe.text_to_image(texts, 128, 64, seed=3, cfg_scale=1.0, progress=False)
     plan = make_plan(pipe.grid(128, 64), pipe.model.extent, "omega")
     top_k = round(PAPER_TOP_K_FRACTION * TOKENIZER_CODES)  # the pipeline's default filter
     options = SamplerOptions(seed=3, top_k=top_k, progress=False)
-    tokens = sample(pipe.model, plan, text=texts, options=options)
-    assert torch.equal(pipe.last_tokens, tokens)
+    tokens = sample(pipe.model, plan, text=texts, options=options).tokens
+    assert torch.equal(images.tokens, tokens)
     np.testing.assert_array_equal(np.stack(images), decode_grid(pipe, tokens))
     # random init: the text barely moves the logits, so amplify it to see guidance act
-    pipe.text_to_image(texts, 128, 64, seed=3, cfg_scale=100.0, progress=False)
-    assert not torch.equal(pipe.last_tokens, tokens)
+    guided = pipe.text_to_image(texts, 128, 64, seed=3, cfg_scale=100.0, progress=False)
+    assert not torch.equal(guided.tokens, tokens)
 
 
 def test_sampler_options_reach_the_sampler(pipes):
     pipe = pipes["plain"]
-    pipe.unconditional(1, 128, 64, temperature=0, progress=False)  # greedy
-    greedy = pipe.last_tokens
-    pipe.unconditional(1, 128, 64, temperature=0, seed=9, progress=False)
-    assert torch.equal(pipe.last_tokens, greedy)  # greedy ignores the seed
-    pipe.unconditional(1, 128, 64, top_k=1, seed=9, progress=False)
-    assert torch.equal(pipe.last_tokens, greedy)  # top-1 is greedy
+    greedy = pipe.unconditional(1, 128, 64, temperature=0, progress=False).tokens
+    again = pipe.unconditional(1, 128, 64, temperature=0, seed=9, progress=False).tokens
+    assert torch.equal(again, greedy)  # greedy ignores the seed
+    top_1 = pipe.unconditional(1, 128, 64, top_k=1, seed=9, progress=False).tokens
+    assert torch.equal(top_1, greedy)  # top-1 is greedy
     with pytest.raises(TypeError):
         pipe.unconditional(1, 128, 64, topk=5)
     with pytest.raises(ValueError, match="top_p must be in"):
@@ -151,11 +151,11 @@ def test_streaming_waits_for_neighbours_when_a_tile_spans_patches(pipes):
 
     pipe.tokenizer.decode_patch = counting
     try:
-        [img] = pipe.unconditional(1, 192, 128, seed=2, progress=False)
+        result = pipe.unconditional(1, 192, 128, seed=2, progress=False)
     finally:
         del pipe.tokenizer.decode_patch
     assert sorted(calls) == [(r, c) for r in range(2) for c in range(3)]  # each tile once
-    np.testing.assert_array_equal(img[None], decode_grid(pipe, pipe.last_tokens))
+    np.testing.assert_array_equal(result[0][None], decode_grid(pipe, result.tokens))
 
 
 def test_large_canvases_go_to_an_unlinked_memmap(pipes, monkeypatch):
@@ -174,24 +174,25 @@ def test_large_canvases_go_to_an_unlinked_memmap(pipes, monkeypatch):
 def test_outpainting_keeps_the_given_tokens_and_generates_only_the_rest(pipes, direction):
     pipe = pipes["plain"]
     source = image(128, 64, seed=1)  # 2 x 1 patches
-    [out] = pipe.outpaint(
+    result = pipe.outpaint(
         [source], direction=direction, amount_px=64, keep_input=False, seed=0, progress=False
     )
+    [out] = result
     assert out.shape == (*canvas_size(direction, 128, 64, 64), 3)
-    top, left, h, w = pipe.last_given_region
-    given = pipe.last_tokens[0, 0, top // 16 : (top + h) // 16, left // 16 : (left + w) // 16]
+    top, left, h, w = result.given_region
+    given = result.tokens[0, 0, top // 16 : (top + h) // 16, left // 16 : (left + w) // 16]
     assert torch.equal(given, pipe.tokenizer.encode(source))
-    plan = pipe.last_plan  # Algorithm 2: the given patches are pre-cached first
-    assert plan.num_given == 2 and pipe.last_stats["patches"] == plan.grid.num_patches - 2
+    plan = result.plan  # Algorithm 2: the given patches are pre-cached first
+    assert plan.num_given == 2 and result.stats["patches"] == plan.grid.num_patches - 2
     rows, cols = slice(top // 64, (top + h) // 64), slice(left // 64, (left + w) // 64)
     assert set(plan.order[:2]) == set(plan.grid.region(rows=rows, cols=cols))
     assert plan.name == {"all": "spiral"}.get(direction, plan.name)
-    mask = pipe.last_generated_mask
+    mask = result.generated_mask
     assert mask.shape == out.shape[:2] and mask.sum() == out.shape[0] * out.shape[1] - 128 * 64
     if direction != "all":
         t, lft, gh, gw = generated_region(direction, 128, 64, 64)
         assert mask[t : t + gh, lft : lft + gw].all()
-    np.testing.assert_array_equal(out[None], decode_grid(pipe, pipe.last_tokens))
+    np.testing.assert_array_equal(out[None], decode_grid(pipe, result.tokens))
 
 
 @pytest.mark.parametrize("direction", ["right", "left", "down", "up", "all"])
@@ -202,8 +203,9 @@ def test_outpainting_returns_the_users_pixels_in_the_given_region(pipes, directi
     source = image(128, 128, seed=2)
     kwargs = dict(direction=direction, amount_px=64, seed=0, progress=False)
     [raw] = pipe.outpaint([source], keep_input=False, **kwargs)
-    [out] = pipe.outpaint([source], **kwargs)
-    top, left, h, w = pipe.last_given_region
+    result = pipe.outpaint([source], **kwargs)
+    [out] = result
+    top, left, h, w = result.given_region
     given = out[top : top + h, left : left + w].astype(int)
     band = BLEND_PX
     inner = {
@@ -217,7 +219,7 @@ def test_outpainting_returns_the_users_pixels_in_the_given_region(pipes, directi
     decoded = raw[top : top + h, left : left + w].astype(int)
     low, high = np.minimum(source, decoded), np.maximum(source, decoded)
     assert ((given >= low) & (given <= high)).all()  # the band lies between the two
-    mask = pipe.last_generated_mask
+    mask = result.generated_mask
     np.testing.assert_array_equal(out[mask], raw[mask])
     assert np.abs(given - source).mean() < np.abs(decoded - source).mean()
 
@@ -237,7 +239,7 @@ def test_outpainting_with_text_and_a_batch(pipes):
         images, direction="up", amount_px=128, texts=["sky", "clouds"], progress=False
     )
     assert [a.shape for a in out] == [(192, 64, 3)] * 2
-    assert torch.equal(pipe.last_tokens[:, 0, 8:], pipe.tokenizer.encode(np.stack(images)))
+    assert torch.equal(out.tokens[:, 0, 8:], pipe.tokenizer.encode(np.stack(images)))
     # without text, a text model conditions on the empty text
     [alone] = pipe.outpaint(images[:1], direction="right", amount_px=64, progress=False)
     assert alone.shape == (64, 128, 3)
@@ -272,17 +274,18 @@ def reference_video(pipe: Pipeline, tokens: torch.Tensor, first_guide) -> np.nda
 def test_animation_continues_the_first_frame_decoded_with_the_pg_vqgan(pipes):
     pipe = pipes["video"]
     first = image(64, 128, seed=3)
-    [video] = pipe.animate([first], frames=4, seed=0, progress=False)
+    result = pipe.animate([first], frames=4, seed=0, progress=False)
+    [video] = result
     assert video.shape == (4, 64, 128, 3) and video.dtype == np.uint8
-    assert torch.equal(pipe.last_tokens[0, 0], pipe.tokenizer.encode(first))
-    plan = pipe.last_plan
-    assert plan.num_given == 2 and pipe.last_stats["patches"] == 6
+    assert torch.equal(result.tokens[0, 0], pipe.tokenizer.encode(first))
+    plan = result.plan
+    assert plan.num_given == 2 and result.stats["patches"] == 6
     # 4 frames, temporal extent 1: the pool slides in time, context never reaches 2 frames back
     assert max(d[0] for deltas in plan.deltas for d in deltas) == 1
     np.testing.assert_array_equal(
-        video[None], reference_video(pipe, pipe.last_tokens, torch.from_numpy(first)[None])
+        video[None], reference_video(pipe, result.tokens, torch.from_numpy(first)[None])
     )
-    plain = pipe.tokenizer.decode(pipe.last_tokens[0]).numpy()
+    plain = pipe.tokenizer.decode(result.tokens[0]).numpy()
     assert not np.array_equal(video[1:], plain[1:])  # the PG-VQGAN did guide the later frames
 
 
@@ -292,7 +295,7 @@ def test_text_to_video_first_frame_plain_later_frames_guided(pipes):
         ["a river", "a forest"], frames=3, width=64, height=64, seed=1, progress=False
     )
     assert [v.shape for v in videos] == [(3, 64, 64, 3)] * 2
-    tokens = pipe.last_tokens
+    tokens = videos.tokens
     np.testing.assert_array_equal(np.stack(videos), reference_video(pipe, tokens, None))
     # frame 0 is decoded plainly (the same batch: convolution's last bits depend on batch size)
     np.testing.assert_array_equal(videos[0][0], pipe.tokenizer.decode(tokens[:, 0])[0].numpy())
@@ -300,9 +303,10 @@ def test_text_to_video_first_frame_plain_later_frames_guided(pipes):
 
 def test_video_without_a_pg_vqgan_decodes_frames_independently(files):
     pipe = Pipeline.from_checkpoint(files["video"], files["tokenizer"])
-    [video] = pipe.animate([image(64, 64)], frames=2, progress=False)
+    result = pipe.animate([image(64, 64)], frames=2, progress=False)
+    [video] = result
     # one decode per frame: a two-frame batch may round one pixel differently (oneDNN blocking)
-    frames = [pipe.tokenizer.decode(frame).numpy() for frame in pipe.last_tokens[0]]
+    frames = [pipe.tokenizer.decode(frame).numpy() for frame in result.tokens[0]]
     np.testing.assert_array_equal(video, np.stack(frames))
 
 
@@ -354,11 +358,12 @@ def test_a_float64_pipeline_runs_every_stage_in_float64(files):
     assert pipe.to(torch.float64) is pipe and pipe.dtype == torch.float64
     modules = (pipe.model, pipe.tokenizer, pipe.pg_tokenizer)
     assert {p.dtype for m in modules for p in m.parameters()} == {torch.float64}
-    [video] = pipe.animate([first], frames=3, seed=0, progress=False)
+    result = pipe.animate([first], frames=3, seed=0, progress=False)
+    [video] = result
     assert video.shape == (3, 64, 128, 3) and video.dtype == np.uint8
-    assert torch.equal(pipe.last_tokens[0, 0], plain_tokens)
+    assert torch.equal(result.tokens[0, 0], plain_tokens)
     np.testing.assert_array_equal(
-        video[None], reference_video(pipe, pipe.last_tokens, torch.from_numpy(first)[None])
+        video[None], reference_video(pipe, result.tokens, torch.from_numpy(first)[None])
     )
     with pytest.raises(ValueError, match="float32 or float64"):
         pipe.to(torch.bfloat16)

@@ -130,11 +130,10 @@ def test_wavefront_sampling_equals_sequential_byte_for_byte_in_float64(case):
         ("omega", grid.region(cols=slice(0, 2))),
     ]:
         plan = quiet_plan(grid, model.extent, order, given=given_ids)
-        canvases, finished, stats = [], [], []
+        runs, finished = [], []
         for waves in (False, True):
             done: list[int] = []
-            stats.append({})
-            canvases.append(
+            runs.append(
                 sample(
                     model,
                     plan,
@@ -149,15 +148,14 @@ def test_wavefront_sampling_equals_sequential_byte_for_byte_in_float64(case):
                         progress=False,
                     ),
                     on_patch=lambda patch, tokens, done=done: done.append(patch),
-                    stats=stats[-1],
                 )
             )
             finished.append(done)
-        assert torch.equal(canvases[0], canvases[1]), (case, order)
+        assert torch.equal(runs[0].tokens, runs[1].tokens), (case, order)
         assert sorted(finished[0]) == sorted(finished[1]) == sorted(plan.order[plan.num_given :])
-        assert stats[1]["waves"] < stats[0]["waves"] == plan.num_steps
-        for s in stats:
-            assert s["peak_occupancy"] <= s["capacity"]
+        assert runs[1].waves < runs[0].waves == plan.num_steps
+        for run in runs:
+            assert run.peak_occupancy <= run.capacity
 
 
 def test_a_patch_draws_from_its_own_stream():
@@ -173,6 +171,5 @@ def test_wavefront_is_for_the_ar_decoder_and_off_by_default_for_the_others():
     plan = make_plan(PatchGrid(2, 3), model.extent, "omega")
     with pytest.raises(ValueError, match="wavefront decoding runs the AR local decoder"):
         sample(model, plan, options=SamplerOptions(wavefront=True, progress=False))
-    stats: dict = {}
-    sample(model, plan, options=SamplerOptions(pnar_steps=2, progress=False), stats=stats)
-    assert stats["waves"] == plan.num_steps
+    sampled = sample(model, plan, options=SamplerOptions(pnar_steps=2, progress=False))
+    assert sampled.waves == plan.num_steps

@@ -80,7 +80,7 @@ def measure(
             runs.append(timed_sample(model, plan, batch, after_patch=fold_probe))
             times += per_patch(runs[-1])
     _, rss_peak = memory_kib()
-    stats = runs[-1]["stats"]
+    sampled = runs[-1]["sampled"]
     clock = [t.seconds(device) for t in times]
     return {
         "method": method,
@@ -91,9 +91,9 @@ def measure(
         "ms_per_patch_mean": 1000 * statistics.fmean(clock),
         "ms_per_patch_wall_median": 1000 * statistics.median(t.wall for t in times),
         "keys_per_query_max": most_keys[0],
-        "pool_capacity": stats["capacity"],
-        "pool_peak_occupancy": stats["peak_occupancy"],
-        "cache_mb": stats["cache_bytes"] / 2**20,
+        "pool_capacity": sampled.capacity,
+        "pool_peak_occupancy": sampled.peak_occupancy,
+        "cache_mb": sampled.cache_bytes / 2**20,
         "peak_rss_mb": rss_peak / 1024,
         "rss_before_sampling_mb": rss_before / 1024,
         "sampling_rss_growth_mb": (rss_peak - rss_before) / 1024,

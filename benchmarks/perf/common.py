@@ -121,12 +121,11 @@ def timed_sample(
 
     ``after_patch()`` runs after each patch is stamped; ``top_k=None`` draws from every code.
     Decodes step by step (``benchmarks.perf.wavefront`` compares with waves). Returns
-    ``{"start": Stamp, "stamps": [Stamp] * N, "stats": sample()'s stats}``.
+    ``{"start": Stamp, "stamps": [Stamp] * N, "sampled": sample()'s result}``.
     """
     device = model.tok_emb.weight.device
     text = [PROMPT] * batch if model.text is not None else None
     stamps: list[Stamp] = []
-    stats: dict = {}
 
     def on_patch(patch: int, tokens: torch.Tensor) -> None:
         stamps.append(Stamp.now(device))
@@ -134,16 +133,15 @@ def timed_sample(
             after_patch()
 
     start = Stamp.now(device)
-    sample(
+    sampled = sample(
         model,
         plan,
         text=text,
         batch_size=batch,
         options=SamplerOptions(top_k=top_k, top_k_fraction=None, wavefront=False, progress=False),
         on_patch=on_patch,
-        stats=stats,
     )
-    return {"start": start, "stamps": stamps, "stats": stats}
+    return {"start": start, "stamps": stamps, "sampled": sampled}
 
 
 def memory_kib() -> tuple[int, int]:

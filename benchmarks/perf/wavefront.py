@@ -84,22 +84,21 @@ def measure(
         torch.cuda.reset_peak_memory_stats()
     peak_reset = reset_peak_rss()
     plan = strip_plan(rows, cols, model.extent)
-    stats: dict = {}
     start = Stamp.now(device)
-    sample(model, plan, stats=stats, **options)
+    sampled = sample(model, plan, **options)
     elapsed = Stamp.now(device) - start
     _, rss_peak = memory_kib()
     return {
         "method": method,
         "patches": plan.num_steps,
-        "sequential_steps": stats["waves"],
-        "max_wave": stats["max_wave"],
+        "sequential_steps": sampled.waves,
+        "max_wave": sampled.max_wave,
         "ms_per_patch": 1000 * elapsed.seconds(device) / plan.num_steps,
         "ms_per_patch_wall": 1000 * elapsed.wall / plan.num_steps,
         "seconds_wall": elapsed.wall,
-        "pool_capacity": stats["capacity"],
-        "pool_peak_occupancy": stats["peak_occupancy"],
-        "cache_mb": stats["cache_bytes"] / 2**20,
+        "pool_capacity": sampled.capacity,
+        "pool_peak_occupancy": sampled.peak_occupancy,
+        "cache_mb": sampled.cache_bytes / 2**20,
         "peak_rss_mb": rss_peak / 1024,
         "peak_rss_reset_after_warmup": peak_reset,
         "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,

@@ -186,7 +186,7 @@ def sample_grid(bundled: Path, out: Path, count: int = 4, size: int = 512) -> di
             progress=False,
             **SAMPLER,
         )
-        top, left, h, w = pipe.last_given_region
+        top, left, h, w = outs.given_region
         rows.append([_outline(o, top, left, h, w) for o in outs])
     rows.append(pipe.text_to_image(captions, width=size, height=size, progress=False, **SAMPLER))
     report = {"seeds": list(seeds), "captions": captions, "sampler": SAMPLER, "scene_px": size}

@@ -388,11 +388,11 @@ class Trainer:
         )
         text = captions if model.text is not None else None
         opts = dict(text=text, batch_size=len(real), options=SamplerOptions(progress=False))
-        rows = [real, sample(model, make_plan(self.grid, model.extent, "omega"), **opts)]
+        rows = [real, sample(model, make_plan(self.grid, model.extent, "omega"), **opts).tokens]
         if self.grid.cols > 1:
             given = self.grid.region(cols=slice(0, self.grid.cols // 2))
             plan = make_plan(self.grid, model.extent, "omega", given=given)
-            rows.append(sample(model, plan, given_tokens=real.to(self.device), **opts))
+            rows.append(sample(model, plan, given_tokens=real.to(self.device), **opts).tokens)
         save_grid(path, [self._pixels(tokenizer, tokens) for tokens in rows])
         model.train(was_training)
 
