@@ -19,7 +19,7 @@ value cache's key but not of any metric id (they move the interval, never the va
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from benchmarks.config import (
 )
 from benchmarks.data import RealSet
 from benchmarks.distributed import Ranks
+from benchmarks.tasks import TaskError
 from evaluation import (
     FVD,
     LANDSCAPE_FEATURES,
@@ -56,22 +57,9 @@ from evaluation import (
 from evaluation.attribute_agreement import AttributeAgreement
 from evaluation.bootstrap import MIN_INTERVAL_SAMPLES, Interval
 from evaluation.extraction import CHUNK_ITEMS
+from evaluation.motion_fd import LAGS as MOTION_LAGS
 from evaluation.motion_fd import MotionFD
 
-LABELS = {
-    "block_fid": "Block-FID",
-    "block_fid_pooled": "Block-FID pooled",
-    "block_fid_x4": "Block-FID (×4)",
-    "is": "IS",
-    "clip_sim": "CLIP-SIM",
-    "attr_agree": "Attribute agreement",
-    "attr_agree_shuffled": "Attribute agreement, shuffled captions",
-    "swd": "SWD ×1e3",
-    "fvd": "FVD",
-    "motion_fd": "Motion FD",
-}
-BETTER = {"is": "higher", "clip_sim": "higher", "attr_agree": "higher",
-          "attr_agree_shuffled": "higher"}  # fmt: skip  # every other metric: lower is better
 CHOICES = {  # feature kind -> (the paper's extractor, the surrogate)
     "image": (PAPER_INCEPTION, SURROGATE_INCEPTION),
     "clip": (PAPER_CLIP, SURROGATE_CLIP),
@@ -82,10 +70,6 @@ CHOICES = {  # feature kind -> (the paper's extractor, the surrogate)
 PROCEDURAL_DEFAULT = {"image": LANDSCAPE_FEATURES}
 
 
-FEATURE_KIND = {"block_fid": "image", "block_fid_pooled": "image", "block_fid_x4": "image",
-                "is": "image", "clip_sim": "clip", "fvd": "video"}  # fmt: skip
-
-
 def resolve_features(
     features: Features, metrics: list[str], profile: str = "real"
 ) -> tuple[Features, list[str]]:
@@ -93,7 +77,7 @@ def resolve_features(
     surrogate that "auto" picked for one of ``metrics`` because the paper's weights are not here.
     On the procedural profile "auto" and "offline" pick PROCEDURAL_DEFAULT where it has an entry;
     elsewhere "offline" is the surrogate (it never depends on which weights a machine has)."""
-    used = {FEATURE_KIND[m] for m in metrics if m in FEATURE_KIND}
+    used = {METRICS[m].features for m in metrics if METRICS[m].features}
     resolved, notices = {}, []
     for kind, (paper, surrogate) in CHOICES.items():
         choice = getattr(features, kind)
@@ -127,8 +111,6 @@ class Chunk:
 
 BOOTSTRAP_REPLICATES = 200
 BOOTSTRAP_SEED = 0
-# What a job's collect returns per quantity: (value, details, bootstrap interval or None).
-Collected = dict[str, tuple[float, dict, Interval | None]]
 
 
 @dataclass(frozen=True)
@@ -161,6 +143,9 @@ class Measurement:
             None if interval is None else Interval.from_json(interval),
             record["no_interval"],
         )
+
+
+Collected = dict[str, Measurement]  # what a job's collect returns: quantity -> its measurement
 
 
 @dataclass
@@ -221,8 +206,10 @@ def _block_fid_job(ctx: _Context) -> Job:
         result = metric.compute()
         mean, pooled = result.position_mean, result.pooled
         return {
-            "block_fid": (mean.value, {"per_position": result.per_position}, mean.interval),
-            "block_fid_pooled": (pooled.value, pooled.details, pooled.interval),
+            "block_fid": Measurement(
+                mean.value, {"per_position": result.per_position}, mean.interval
+            ),
+            "block_fid_pooled": Measurement(pooled.value, pooled.details, pooled.interval),
         }
 
     probe = make()
@@ -247,7 +234,7 @@ def _block_fid_x4_job(ctx: _Context) -> Job:
 
     def collect(metric: BlockFID) -> Collected:
         pooled = metric.compute().pooled
-        return {"block_fid_x4": (pooled.value, pooled.details, pooled.interval)}
+        return {"block_fid_x4": Measurement(pooled.value, pooled.details, pooled.interval)}
 
     inputs = {
         "canvas": [config.height, 4 * config.width],
@@ -334,8 +321,8 @@ def _attribute_agreement_job(ctx: _Context) -> Job:
         details = result.details
         baseline = details["shuffled_captions_interval"]
         return {
-            "attr_agree": (result.value, details, result.interval),
-            "attr_agree_shuffled": (
+            "attr_agree": Measurement(result.value, details, result.interval),
+            "attr_agree_shuffled": Measurement(
                 details["shuffled_captions"],
                 {"baseline_of": "attr_agree"},
                 None if baseline is None else Interval.from_json(baseline),
@@ -407,23 +394,65 @@ def _motion_fd_job(ctx: _Context) -> Job:
 def _single(quantity: str) -> Callable[[Any], Collected]:
     def collect(metric) -> Collected:
         result = metric.compute()
-        return {quantity: (result.value, dict(result.details), result.interval)}
+        return {quantity: Measurement(result.value, dict(result.details), result.interval)}
 
     return collect
 
 
-JOB_BUILDERS: dict[str, Callable[[_Context], Job]] = {  # quantity -> the job that computes it
-    "block_fid": _block_fid_job,
-    "block_fid_pooled": _block_fid_job,
-    "block_fid_x4": _block_fid_x4_job,
-    "is": _is_job,
-    "clip_sim": _clip_sim_job,
-    "attr_agree": _attribute_agreement_job,
-    "attr_agree_shuffled": _attribute_agreement_job,
-    "motion_fd": _motion_fd_job,
-    "swd": _swd_job,
-    "fvd": _fvd_job,
+@dataclass(frozen=True)
+class TaskMetric:
+    """Everything about one quantity a task may ask for, in one record.
+
+    Attributes:
+        label: the readable name (``metric_name`` adds the extractor and canvas).
+        build: the job builder that computes it (one job may yield several quantities).
+        better: "lower" or "higher".
+        features: the extractor kind it needs ("image", "clip", "video"), None for none.
+        min_samples: the fewest samples it is defined on.
+    """
+
+    label: str
+    build: Callable[[_Context], Job]
+    better: str = "lower"
+    features: str | None = None
+    min_samples: int = 1
+
+
+METRICS: dict[str, TaskMetric] = {
+    "block_fid": TaskMetric("Block-FID", _block_fid_job, features="image", min_samples=2),
+    "block_fid_pooled": TaskMetric(
+        "Block-FID pooled", _block_fid_job, features="image", min_samples=2
+    ),
+    "block_fid_x4": TaskMetric(
+        "Block-FID (×4)", _block_fid_x4_job, features="image", min_samples=2
+    ),
+    "is": TaskMetric("IS", _is_job, better="higher", features="image", min_samples=10),
+    "clip_sim": TaskMetric("CLIP-SIM", _clip_sim_job, better="higher", features="clip"),
+    "attr_agree": TaskMetric(
+        "Attribute agreement", _attribute_agreement_job, better="higher", min_samples=2
+    ),
+    "attr_agree_shuffled": TaskMetric(
+        "Attribute agreement, shuffled captions",
+        _attribute_agreement_job,
+        better="higher",
+        min_samples=2,
+    ),
+    "swd": TaskMetric("SWD ×1e3", _swd_job),
+    "fvd": TaskMetric("FVD", _fvd_job, features="video", min_samples=2),
+    "motion_fd": TaskMetric("Motion FD", _motion_fd_job, min_samples=2),
 }
+
+
+def check_metrics(config: EvalConfig) -> None:
+    """Raise TaskError (one line) if a metric of ``config`` cannot be computed on its samples."""
+    for name in config.metrics:
+        fewest = METRICS[name].min_samples
+        if config.n < fewest:
+            raise TaskError(f"{name} needs n >= {fewest}; got n={config.n}")
+    if "motion_fd" in config.metrics and config.frames <= max(MOTION_LAGS):
+        raise TaskError(
+            f"motion_fd needs clips of more than {max(MOTION_LAGS)} frames; got {config.frames}"
+        )
 
 
 def build_jobs(config: EvalConfig, nominal_n: int, cache_dir: Path, device: str) -> list[Job]:
@@ -434,7 +463,7 @@ def build_jobs(config: EvalConfig, nominal_n: int, cache_dir: Path, device: str)
     common = {"cache_dir": cache_dir, "device": device, "progress": False}
     common.update(bootstrap=replicates, bootstrap_seed=BOOTSTRAP_SEED)
     ctx = _Context(config, nominal_n, common)
-    builders = dict.fromkeys(JOB_BUILDERS[quantity] for quantity in config.metrics)
+    builders = dict.fromkeys(METRICS[quantity].build for quantity in config.metrics)
     jobs = [builder(ctx) for builder in builders]
     for job in jobs:  # keep only the quantities asked for (Block-FID yields two)
         job.ids = {q: i for q, i in job.ids.items() if q in config.metrics}
@@ -447,7 +476,7 @@ def metric_name(job: Job, quantity: str) -> str:
     """Readable column name: quantity, extractor (if any), canvas and frames."""
     height, width = job.inputs["canvas"]
     where = f"{height}x{width}" + (f" · {job.inputs['frames']}f" if "frames" in job.inputs else "")
-    return f"{LABELS[quantity]} [{job.extractor + ' · ' if job.extractor else ''}{where}]"
+    return f"{METRICS[quantity].label} [{job.extractor + ' · ' if job.extractor else ''}{where}]"
 
 
 def task_metric_id(job: Job, quantity: str) -> MetricId:
@@ -547,8 +576,7 @@ def compute(
     return out, {"computed": len(pending), "cached": len(jobs) - len(pending)}
 
 
-def _measurement(job: Job, entry: tuple[float, dict, Interval | None]) -> Measurement:
-    """A collected (value, details, interval) as a Measurement, saying why it has no interval."""
-    value, details, interval = entry
-    why = "" if interval is not None else job.no_interval or "the metric gives no interval"
-    return Measurement(float(value), details, interval, why)
+def _measurement(job: Job, measured: Measurement) -> Measurement:
+    """A collected measurement as stored: a float value, and why it has no interval."""
+    why = "" if measured.interval is not None else job.no_interval or "the metric gives no interval"
+    return replace(measured, value=float(measured.value), no_interval=why)

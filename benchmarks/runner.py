@@ -34,10 +34,11 @@ from benchmarks.distributed import Ranks
 from benchmarks.generate import Pipeline, checkpoint_digest, code_digest, generate
 from benchmarks.grid import write_grid
 from benchmarks.metrics import (
-    BETTER,
+    METRICS,
     Job,
     Measurement,
     build_jobs,
+    check_metrics,
     compute,
     metric_name,
     pending_jobs,
@@ -141,7 +142,7 @@ class _Run:
                         "name": metric_name(job, quantity),
                         "base": quantity,
                         "value": float(measured.value),
-                        "better": BETTER.get(quantity, "lower"),
+                        "better": METRICS[quantity].better,
                         "paper_comparable": metric_id.paper_comparable and self.comparable,
                         "features": job.extractor,
                         "config": metric_id.config,
@@ -264,6 +265,7 @@ def evaluate(
     start = time.perf_counter()
     identity, ranks = identity or Identity(), ranks or Ranks()
     show = progress and ranks.is_main
+    check_metrics(config)
     _check_model(spec, config, pipeline)
     if ranks.is_main and table is not None:
         load_table(table, missing_ok=True)  # a table that cannot be read stops before any work

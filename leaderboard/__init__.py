@@ -14,7 +14,7 @@ from .regress import Tolerance, Verdict, compare_to_baseline, format_verdicts, j
 from .results import (
     DatasetInfo,
     IntervalInfo,
-    MetricResult,
+    MetricEntry,
     ModelInfo,
     Results,
     SampleCounts,
@@ -35,7 +35,7 @@ __all__ = [
     "DatasetInfo",
     "IntervalInfo",
     "LeaderboardError",
-    "MetricResult",
+    "MetricEntry",
     "ModelInfo",
     "Results",
     "Row",

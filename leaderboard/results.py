@@ -107,8 +107,9 @@ class IntervalInfo(_IntervalRequired, total=False):
     bias: float  # mean of the replicates minus the value, subtracted from their percentiles
 
 
-class MetricResult(_MetricRequired, total=False):
-    """One metric of a run; ``stderr``, ``per_seed``, ``interval`` and ``no_interval`` are
+class MetricEntry(_MetricRequired, total=False):
+    """One metric of a run as a results file stores it (``evaluation.MetricResult`` is what a
+    metric object computes); ``stderr``, ``per_seed``, ``interval`` and ``no_interval`` are
     optional."""
 
     stderr: float | None
@@ -128,7 +129,7 @@ class Results(TypedDict):
     task: TaskInfo
     model: ModelInfo
     dataset: DatasetInfo
-    metrics: list[MetricResult]
+    metrics: list[MetricEntry]
     n_samples: SampleCounts
     samples_sha256: str  # over the per-sample hashes in sample order (lm-eval's task_hashes)
     seeds: dict[str, int]
@@ -270,7 +271,7 @@ def build_results(
     task: TaskInfo,
     model: ModelInfo,
     dataset: DatasetInfo,
-    metrics: Sequence[MetricResult],
+    metrics: Sequence[MetricEntry],
     n_samples: SampleCounts,
     samples_sha256: str,
     seeds: Mapping[str, int],

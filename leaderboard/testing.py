@@ -9,7 +9,7 @@ from typing import Any
 
 from nuwa.io import sha256_bytes
 
-from .results import IntervalInfo, MetricResult, Results, build_results
+from .results import IntervalInfo, MetricEntry, Results, build_results
 
 SURROGATE_BLOCK_FID_ID = "block_fid@1/inception_v3.surrogate_seed0@1/b256s256/generated/1a2b3c4d"
 
@@ -24,10 +24,10 @@ def example_metric(
     paper_comparable: bool = False,
     features: str = "inception_v3.surrogate_seed0@1",
     interval: tuple[float, float] | None = None,
-) -> MetricResult:
+) -> MetricEntry:
     """One metric entry; defaults describe a surrogate-feature Block-FID. ``interval`` (low,
     high) adds a 95% bootstrap interval of 200 replicates, seed 0."""
-    metric = MetricResult(
+    metric = MetricEntry(
         id=metric_id,
         name=name,
         base=base,
@@ -46,7 +46,7 @@ def example_metric(
 
 
 def example_results(
-    metrics: list[MetricResult],
+    metrics: list[MetricEntry],
     *,
     task: str = "lhqc_outpaint_up",
     version: int = 1,

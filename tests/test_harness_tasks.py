@@ -13,6 +13,7 @@ from benchmarks.config import (
     run_setting,
 )
 from benchmarks.data import choose_data
+from benchmarks.metrics import check_metrics
 from benchmarks.tasks import DIRECTIONS, TaskError, get_task, list_tasks
 
 # A changed definition needs a version bump and a changelog line; then update its hash here.
@@ -122,7 +123,7 @@ def test_config_profiles_overrides_and_setting():
         with pytest.raises(TaskError):
             resolve_config(spec, data="procedural", overrides=[bad])
     with pytest.raises(TaskError, match="is needs n >= 10"):
-        resolve_config(get_task("lhqc_t2i"), data="procedural", n=4)
+        check_metrics(resolve_config(get_task("lhqc_t2i"), data="procedural", n=4))
     exact = resolve_config(spec, data="procedural", overrides=["dtype=float64"])
     assert exact.dtype == "float64" and run_setting(exact) == "without text"
     with pytest.raises(TaskError, match="dtype must be one of"):
