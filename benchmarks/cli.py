@@ -18,10 +18,10 @@ from nuwa.errors import run_reporting
 class Subcommand(NamedTuple):
     help: str
     module: str  # defines add_arguments(parser) and run(args) -> exit status
-    task: str | None = None  # a task subcommand: benchmarks.harness adds the task's own flags
+    task: str | None = None  # a task subcommand: benchmarks.task_commands adds the task's own flags
 
 
-_TASKS = "benchmarks.harness"
+_TASKS = "benchmarks.task_commands"
 SUBCOMMANDS: dict[str, Subcommand] = {
     "weights": Subcommand(
         "feature-extractor weights: list what is present and where, fetch one",
@@ -41,10 +41,14 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "landscape-t2v": Subcommand(
         "text-to-video on captioned clips (FVD, CLIP-SIM)", _TASKS, "landscape-t2v"
     ),
-    "reproduce": Subcommand("a paper table: ours beside the paper's", "benchmarks.reproduce"),
-    "ablations": Subcommand("train and evaluate the NCP/ADC ablation arms", "benchmarks.ablations"),
+    "reproduce": Subcommand(
+        "a paper table: ours beside the paper's", "benchmarks.experiments.reproduce"
+    ),
+    "ablations": Subcommand(
+        "train and evaluate the NCP/ADC ablation arms", "benchmarks.experiments.ablations"
+    ),
     "regress": Subcommand(
-        "the CI regression check against the accepted baseline", "benchmarks.regress"
+        "the CI regression check against the accepted baseline", "benchmarks.experiments.regress"
     ),
     "leaderboard": Subcommand(
         "the versioned results table: show, render, validate, import-paper, add, compare",
@@ -56,17 +60,17 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 
 TOOLS = """more tools (python -m ...):
-  benchmarks.eval                 the task subcommands under torchrun (several GPUs or nodes)
-  benchmarks.metric_sanity        does a feature space see known damage (noise, blur, flips)?
-  benchmarks.layout_score         sky / ridge / ground heights of generated landscapes
-  benchmarks.output_checks        seams, kept input, motion of what a user gets back
-  benchmarks.tokenizer_quality    a VQGAN's reconstructions against the palette baseline
-  benchmarks.attention_health     attention logit sizes and float32 stability
-  benchmarks.bundle_history       rank the bundles in git history by a task's metrics
-  benchmarks.perf.<script>        one performance benchmark (nuwa-eval perf runs them all)
-  evaluation.landscape_train      train the landscape feature network
-  nuwa.train.export               make a bundle from a finished training run
-  nuwa.model                      parameter counts of the model presets"""
+  benchmarks.eval                           the task subcommands under torchrun (GPUs or nodes)
+  benchmarks.diagnostics.metric_sanity      does a feature space see known damage (noise, flips)?
+  benchmarks.diagnostics.layout_score       sky / ridge / ground heights of generated landscapes
+  benchmarks.diagnostics.output_checks      seams, kept input, motion of what a user gets back
+  benchmarks.diagnostics.tokenizer_quality  a VQGAN's reconstructions against the palette baseline
+  benchmarks.diagnostics.attention_health   attention logit sizes and float32 stability
+  benchmarks.experiments.bundle_history     rank the bundles in git history by a task's metrics
+  benchmarks.perf.<script>                  one performance benchmark (nuwa-eval perf runs all)
+  evaluation.landscape_train                train the landscape feature network
+  nuwa.train.export                         make a bundle from a finished training run
+  nuwa.model                                parameter counts of the model presets"""
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

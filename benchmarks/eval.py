@@ -4,8 +4,8 @@
 
 Every rank generates its share of the global batches and extracts the features of its share of
 the samples into the shared ``--out`` folder; rank 0 reduces them in order and writes the results,
-which equal a single-process run exactly (benchmarks/distributed.py). With several nodes, --out
-must be on a filesystem all nodes share.
+which equal a single-process run exactly (benchmarks/harness/distributed.py). With several nodes,
+--out must be on a filesystem all nodes share.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from benchmarks.cli import SUBCOMMANDS
-from benchmarks.harness import TASK_COMMANDS, add_task_arguments, run
+from benchmarks.task_commands import TASK_COMMANDS, add_task_arguments, run
 from nuwa.errors import run_reporting
 
 

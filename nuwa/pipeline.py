@@ -222,9 +222,9 @@ class Pipeline:
 
         In float32 the matmul summation order (thread count, CPU) moves logits and encoder
         latents in their last bits. With a QK-norm model that rarely matters (8 canvases came
-        out identical on 1 and 2 threads, ``benchmarks.attention_health``); without QK-norm the
-        logits of the earlier bundle reached ~28,000 and a flipped token was common. float64
-        makes the last bits agree as well, at many times the cost on a CPU.
+        out identical on 1 and 2 threads, ``benchmarks.diagnostics.attention_health``); without
+        QK-norm the logits of the earlier bundle reached ~28,000 and a flipped token was common.
+        float64 makes the last bits agree as well, at many times the cost on a CPU.
         """
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"pipelines run in float32 or float64, not {dtype}")

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.config import outpaint_regions  # noqa: E402
+from benchmarks.harness.config import outpaint_regions  # noqa: E402
 from evaluation.extractors import ExtractorSpec, list_extractors, register_extractor  # noqa: E402
 
 TINY_IMAGE = "tiny_cnn.surrogate_seed0@test"
@@ -226,9 +226,9 @@ def run_fake(
 ):
     """Run ``task`` on ``data`` (default: the procedural set) with the fake pipeline and the
     tiny extractors."""
-    from benchmarks.config import resolve_config
-    from benchmarks.distributed import close_ranks, init_ranks
-    from benchmarks.runner import Identity, evaluate
+    from benchmarks.harness.config import resolve_config
+    from benchmarks.harness.distributed import close_ranks, init_ranks
+    from benchmarks.harness.run import Identity, evaluate
     from benchmarks.tasks import get_task
 
     register_tiny_extractors()

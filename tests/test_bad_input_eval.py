@@ -116,7 +116,7 @@ def test_help_loads_no_heavy_library_and_lists_the_module_tools():
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torchvision',"
         " 'cleanfid', 'open_clip', 'numpy', 'pandas'})\n"
         "text = out.getvalue()\n"
-        "print(heavy, 'benchmarks.layout_score' in text, 'lhqc-outpaint' in text)\n"
+        "print(heavy, 'benchmarks.diagnostics.layout_score' in text, 'lhqc-outpaint' in text)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.strip() == "[] True True", result.stderr

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from test_model_exactness import one_thread  # noqa: F401 (autouse fixture)
 
-from benchmarks import layout_score
-from benchmarks.config import Region
+from benchmarks.diagnostics import layout_score
+from benchmarks.harness.config import Region
 from nuwa.data.landscapes import render_landscape
 from nuwa.outpainting import SIDES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.output_checks import frame_mae, region_mae, seam_ratio
+from benchmarks.diagnostics.output_checks import frame_mae, region_mae, seam_ratio
 
 
 def ramp(h: int, w: int) -> np.ndarray:

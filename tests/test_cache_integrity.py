@@ -18,7 +18,7 @@ from harness_fakes import run_fake
 from PIL import Image
 
 import nuwa.bundle
-from benchmarks.cache import SampleStore, ValueCache
+from benchmarks.harness.cache import SampleStore, ValueCache
 from benchmarks.tasks import TaskError
 from evaluation.cache import CacheChangedWarning, FeatureCache
 from leaderboard import load_table

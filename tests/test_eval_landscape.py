@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.metric_sanity import disturb, video_clips
+from benchmarks.diagnostics.metric_sanity import disturb, video_clips
 from evaluation import FID, LANDSCAPE_FEATURES, EvaluationError, WeightsError, get_extractor_spec
 from evaluation import extractors as registry
 from evaluation.attribute_agreement import AttributeAgreement, caption_labels, derangement
@@ -195,7 +195,7 @@ def test_motion_fd_ranks_real_pans_first():
 
 
 def test_the_battery_check_flags_weak_and_non_monotone_disturbances():
-    from benchmarks.metric_sanity import LEVELS, check
+    from benchmarks.diagnostics.metric_sanity import LEVELS, check
 
     def rows(values):
         return [
@@ -212,7 +212,7 @@ def test_the_battery_check_flags_weak_and_non_monotone_disturbances():
 
 
 def test_bundle_history_lists_the_bundle_commits_oldest_first():
-    from benchmarks.bundle_history import bundle_commits
+    from benchmarks.experiments.bundle_history import bundle_commits
 
     commits = bundle_commits()
     assert len(commits) >= 4 and len(set(commits)) == len(commits)

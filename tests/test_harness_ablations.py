@@ -8,7 +8,7 @@ import argparse
 import pytest
 from harness_fakes import TINY_FEATURES, register_tiny_extractors
 
-from benchmarks import ablations
+from benchmarks.experiments import ablations
 from leaderboard import import_paper, load_table
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from harness_fakes import run_fake
 
-from benchmarks.metrics import BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
-from benchmarks.runner import format_outcome
+from benchmarks.harness.metrics import BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
+from benchmarks.harness.report import format_outcome
 from leaderboard import load_results, rows_from_results
 
 BLOCK_ONLY = ["metrics=[block_fid,block_fid_pooled]"]

@@ -10,8 +10,8 @@ import pytest
 import torch
 from harness_fakes import TINY_FEATURES, FakePipeline, register_tiny_extractors
 
-from benchmarks.config import outpaint_regions
-from benchmarks.regress import N_SAMPLES, regress
+from benchmarks.experiments.regress import N_SAMPLES, regress
+from benchmarks.harness.config import outpaint_regions
 from evaluation.bootstrap import MIN_INTERVAL_SAMPLES
 from leaderboard import LeaderboardError, Tolerance, import_paper, load_table
 from leaderboard.schema import check_row

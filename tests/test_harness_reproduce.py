@@ -7,8 +7,8 @@ import argparse
 
 from harness_fakes import TINY_FEATURES, FakePipeline, register_tiny_extractors
 
-from benchmarks import ablations
-from benchmarks.reproduce import Abilities, Run, plan_table, reproduce
+from benchmarks.experiments import ablations
+from benchmarks.experiments.reproduce import Abilities, Run, plan_table, reproduce
 from leaderboard import import_paper, load_table
 
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 from harness_fakes import ROOT, TINY_FEATURES, FakePipeline, register_tiny_extractors, run_fake
 
-from benchmarks.config import resolve_config
-from benchmarks.metrics import build_jobs, metric_name, task_metric_id
-from benchmarks.runner import evaluate
+from benchmarks.harness.config import resolve_config
+from benchmarks.harness.metrics import build_jobs, metric_name, task_metric_id
+from benchmarks.harness.run import evaluate
 from benchmarks.tasks import get_task
 from leaderboard import (
     LeaderboardError,
@@ -200,7 +200,9 @@ def test_canvas_sizes_get_their_own_names_and_ids():
 
 
 def test_text_to_image_with_x4_reports_every_table2_metric(tmp_path, monkeypatch):
-    monkeypatch.setattr("benchmarks.metrics.BOOTSTRAP_REPLICATES", 20)  # SWD's cost 200 times
+    monkeypatch.setattr(
+        "benchmarks.harness.metrics.BOOTSTRAP_REPLICATES", 20
+    )  # SWD's cost 200 times
     outcome, pipeline = run_fake(
         "lhqc_t2i", tmp_path, n=10, batch_size=5, table=None, overrides=["canvas=[256,256]"]
     )

@@ -10,8 +10,8 @@ import pytest
 import torch
 from harness_fakes import TINY_FEATURES, register_tiny_extractors
 
-from benchmarks.config import resolve_config
-from benchmarks.runner import Identity, evaluate
+from benchmarks.harness.config import resolve_config
+from benchmarks.harness.run import Identity, evaluate
 from benchmarks.tasks import get_task
 from evaluation.block_fid import BlockFID
 from nuwa.data.loaders import ProceduralRecords

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.config import (
+from benchmarks.harness.config import (
     generated_px,
     outpaint_regions,
     resolve_config,
     run_setting,
 )
-from benchmarks.data import choose_data
-from benchmarks.metrics import check_metrics
+from benchmarks.harness.data import choose_data
+from benchmarks.harness.metrics import check_metrics
 from benchmarks.tasks import DIRECTIONS, TaskError, get_task, list_tasks
 
 # A changed definition needs a version bump and a changelog line; then update its hash here.

@@ -12,7 +12,7 @@ import pytest
 import test_pipeline_tasks as shared
 import torch
 
-from benchmarks.generate import checkpoint_digest
+from benchmarks.harness.generate import checkpoint_digest
 from nuwa.bundle import BundleMissingError, TokenizerMismatchWarning, model_name
 from nuwa.checkpoint import CheckpointError
 from nuwa.io import sha256_file

@@ -15,7 +15,8 @@ Outputs:
 - "layout" [B, 64]: the predicted cover map, log-probabilities of sky, cloud, ridge and ground
   in each cell of a 4x4 grid. The default for FID, Block-FID and KID: keeping the grid is what
   lets the distance see a flipped, half-swapped or band-shuffled picture (global pooling loses
-  it). Chosen over "cells" by the disturbance battery (benchmarks/metric_sanity.py, n = 128):
+  it). Chosen over "cells" by the disturbance battery
+  (benchmarks/diagnostics/metric_sanity.py, n = 128):
   both pass every full level by at least 13x their floor except the half-swap, where "cells"
   reached 8.0x and "layout" 13.7x.
 - "cells" [B, 256]: the 4x4 grid of 16-d cell embeddings that feed the cover and detail heads.

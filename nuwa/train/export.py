@@ -59,8 +59,8 @@ from nuwa.train.heldout import heldout_loss
 # The grid's settings (recorded in metrics.json): the pipeline's defaults. top-k keeps the paper's
 # fraction of the codebook, 768 of 16384 codes (a commented-out line of the paper's source), which
 # is 48 of our 1024: on 32 held-out
-# scenes it lowered the layout error (benchmarks.layout_score) for right/left/text-to-image by 3-4
-# against top-k 100.
+# scenes it lowered the layout error (benchmarks.diagnostics.layout_score) for
+# right/left/text-to-image by 3-4 against top-k 100.
 SAMPLER = {"top_k_fraction": PAPER_TOP_K_FRACTION, "temperature": 1.0, "seed": 0}
 
 

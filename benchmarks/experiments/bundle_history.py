@@ -1,7 +1,7 @@
 """Rank the bundled models in git history by a task's metrics (does a metric rank known-better
 models first?).
 
-    python -m benchmarks.bundle_history [--task lhqc_t2i] [--n 48] [COMMIT ...]
+    python -m benchmarks.experiments.bundle_history [--task lhqc_t2i] [--n 48] [COMMIT ...]
 
 Each commit's `nuwa/bundled/model.safetensors` and `tokenizer.safetensors` are read with `git
 show` into a temporary folder and evaluated with the task on the procedural set (default
@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.config import resolve_config
-from benchmarks.harness import load_pipeline
-from benchmarks.runner import Identity, evaluate
+from benchmarks.harness.config import resolve_config
+from benchmarks.harness.run import Identity, evaluate
+from benchmarks.task_commands import load_pipeline
 from benchmarks.tasks import TaskError, get_task
 from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
@@ -82,7 +82,7 @@ def evaluate_bundle(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bundle_history", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.experiments.bundle_history", description=__doc__.split("\n")[0]
     )
     parser.add_argument("commits", nargs="*", help="bundle commits (default: all, oldest first)")
     parser.add_argument("--task", default="lhqc_t2i")

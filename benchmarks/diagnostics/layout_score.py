@@ -1,7 +1,7 @@
 """Vertical layout of generated landscapes: do sky, ridges and ground land at the right heights?
 
-    python -m benchmarks.layout_score [--checkpoint DIR | MODEL --tokenizer TOK] [--n 32]
-        [--size 512] [--out FILE.json]
+    python -m benchmarks.diagnostics.layout_score [--checkpoint DIR | MODEL --tokenizer TOK]
+        [--n 32] [--size 512] [--out FILE.json]
 
 Held-out procedural scenes (test split, procedural-landscapes-v1) have a known ground truth. For
 each LHQC direction the model generates one half of a scene from the other half, and for
@@ -24,8 +24,8 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.config import Region, outpaint_regions
-from benchmarks.harness import load_pipeline
+from benchmarks.harness.config import Region, outpaint_regions
+from benchmarks.task_commands import load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.errors import UserError

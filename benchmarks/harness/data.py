@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.cache import digest, list_hash, read_sample, stored_intact, write_sample
-from benchmarks.config import PROCEDURAL, EvalConfig
-from benchmarks.distributed import Ranks
+from benchmarks.harness.cache import digest, list_hash, read_sample, stored_intact, write_sample
+from benchmarks.harness.config import PROCEDURAL, EvalConfig
+from benchmarks.harness.distributed import Ranks
 from benchmarks.tasks import TaskError, TaskSpec
 from evaluation.cache import array_sha256, warn_changed
 from evaluation.samples import VIDEO_SUFFIXES, read_video

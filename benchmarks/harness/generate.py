@@ -24,10 +24,10 @@ import torch
 from tqdm.auto import tqdm
 
 import nuwa
-from benchmarks.cache import SampleRef, SampleStore, digest
-from benchmarks.config import DTYPES, EvalConfig, generated_px, outpaint_regions
-from benchmarks.data import RealSet
-from benchmarks.distributed import Ranks
+from benchmarks.harness.cache import SampleRef, SampleStore, digest
+from benchmarks.harness.config import DTYPES, EvalConfig, generated_px, outpaint_regions
+from benchmarks.harness.data import RealSet
+from benchmarks.harness.distributed import Ranks
 from benchmarks.tasks import TaskError
 from nuwa.bundle import files_digest
 

@@ -26,16 +26,16 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.cache import SampleRef, ValueCache, digest, list_hash
-from benchmarks.config import (
+from benchmarks.harness.cache import SampleRef, ValueCache, digest, list_hash
+from benchmarks.harness.config import (
     PROCEDURAL,
     EvalConfig,
     Features,
     describe_measured,
     measured_region,
 )
-from benchmarks.data import RealSet
-from benchmarks.distributed import Ranks
+from benchmarks.harness.data import RealSet
+from benchmarks.harness.distributed import Ranks
 from benchmarks.tasks import TaskError
 from evaluation import (
     FVD,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cache import SampleRef
-from benchmarks.config import EvalConfig, outpaint_regions
-from benchmarks.data import RealSet
+from benchmarks.harness.cache import SampleRef
+from benchmarks.harness.config import EvalConfig, outpaint_regions
+from benchmarks.harness.data import RealSet
 from nuwa.data.contact_sheet import write_contact_sheet
 
 BOUNDARY = np.array([255, 0, 255], dtype=np.uint8)  # marks where the given region ends

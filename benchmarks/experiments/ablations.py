@@ -19,9 +19,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.config import resolve_config
-from benchmarks.harness import DEFAULT_OUT, load_pipeline
-from benchmarks.runner import Identity, RunOutcome, evaluate, format_outcome
+from benchmarks.harness.config import resolve_config
+from benchmarks.harness.report import format_outcome
+from benchmarks.harness.run import Identity, RunOutcome, evaluate
+from benchmarks.task_commands import DEFAULT_OUT, load_pipeline
 from benchmarks.tasks import TaskError, get_task
 from leaderboard import DEFAULT_TABLE
 from nuwa.bundle import BUNDLE_DIR, BUNDLE_FILES

@@ -21,10 +21,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.config import resolve_config
-from benchmarks.generate import Pipeline
-from benchmarks.harness import DEFAULT_OUT, load_pipeline
-from benchmarks.runner import Identity, evaluate, format_outcome
+from benchmarks.harness.config import resolve_config
+from benchmarks.harness.generate import Pipeline
+from benchmarks.harness.report import format_outcome
+from benchmarks.harness.run import Identity, evaluate
+from benchmarks.task_commands import DEFAULT_OUT, load_pipeline
 from benchmarks.tasks import TaskError, get_task, list_tasks
 from leaderboard import (
     DEFAULT_TABLE,
@@ -54,8 +55,9 @@ BATCH_SIZE = 8
 # ~28,000, float32 rounding decided which token was drawn (1 and 2 threads agreed on 87% of the
 # tokens), and regress sampled in float64 at 7-15x the cost. With QK-norm they stay below 26, the
 # sampler draws its uniforms in float64 and orders the top-k codes by id, and 8 text-to-image
-# canvases came out identical on 1 and 2 threads (python -m benchmarks.attention_health). The
-# tolerance then only has to absorb the last bits of the float32 feature extractors.
+# canvases came out identical on 1 and 2 threads (python -m
+# benchmarks.diagnostics.attention_health). The tolerance then only has to absorb the last bits of
+# the float32 feature extractors.
 DTYPE = "float32"
 # Allowed worsening for a run without a bootstrap interval (the interval judges otherwise): any
 # larger change is a changed sampler, model or metric (re-accept if meant).

@@ -12,15 +12,15 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from benchmarks import ablations
-from benchmarks.distributed import Ranks
-from benchmarks.harness import (
+from benchmarks.experiments import ablations
+from benchmarks.harness.distributed import Ranks
+from benchmarks.harness.run import Identity, RunOutcome
+from benchmarks.task_commands import (
     add_common_arguments,
     checkpoint_label,
     execute,
     load_pipeline,
 )
-from benchmarks.runner import Identity, RunOutcome
 from leaderboard import Row, paper_rows, rows_from_results
 from leaderboard.view import format_delta, format_value
 

@@ -1,14 +1,15 @@
 """Held-out reconstruction quality of a trained VQGAN against the equal-bits palette baseline.
 
-    python -m benchmarks.tokenizer_quality CHECKPOINT [--n 64] [--wide-n 16] [--square-n 16]
-        [--out FILE.json]
+    python -m benchmarks.diagnostics.tokenizer_quality CHECKPOINT [--n 64] [--wide-n 16]
+        [--square-n 16] [--out FILE.json]
 
 Images are procedural landscapes (procedural-landscapes-v1) from the val split, never seen in
 training: 256x256 crops, plus 256x1024 wide and 512x512 canvases encoded and decoded in tiles.
 Reports PSNR (dB, mean per image), SWD x1e3 (evaluation.swd, no weights needed) and, on the
-tiled canvases, the seam ratio at the 256-px tile lines (``benchmarks.output_checks.seam_ratio``:
-about 1 for real images). The baseline spends the same bits per 16x16 block: area down-sampling,
-a k-means palette of the codebook's size, bicubic up-sampling.
+tiled canvases, the seam ratio at the 256-px tile lines
+(``benchmarks.diagnostics.output_checks.seam_ratio``: about 1 for real images). The baseline spends
+the same bits per 16x16 block: area down-sampling, a k-means palette of the codebook's size, bicubic
+up-sampling.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.output_checks import seam_ratio
+from benchmarks.diagnostics.output_checks import seam_ratio
 from evaluation.swd import SWD
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import load_records

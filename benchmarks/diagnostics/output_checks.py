@@ -1,6 +1,7 @@
 """Output checks: does what a user gets back look like one image, keep their input, and move?
 
-    python -m benchmarks.output_checks [--checkpoint bundled] [--n 8] [--out outputs/output_checks]
+    python -m benchmarks.diagnostics.output_checks [--checkpoint bundled] [--n 8]
+        [--out outputs/output_checks]
 
 Plain pixel arithmetic on held-out procedural scenes (test split); no learned features, so no
 number here is comparable to a paper's. Each value is a mean over images with a bootstrap 95%
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import load_pipeline
+from benchmarks.task_commands import load_pipeline
 from evaluation.bootstrap import bootstrap_interval
 from nuwa.bundle import BundleMissingError
 from nuwa.data.landscapes import render_landscape
@@ -171,7 +172,9 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.output_checks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.diagnostics.output_checks", description=__doc__
+    )
     parser.add_argument("--checkpoint", default="bundled")
     parser.add_argument("--tokenizer", default=None)
     parser.add_argument("--n", type=int, default=8, help="images (and clips) per check, >= 8")

@@ -1,6 +1,7 @@
 """Attention health: how large do the self-attention logits get, and does float32 sample stably?
 
-    python -m benchmarks.attention_health [--checkpoint bundled] [--n 8] [--out FILE.json]
+    python -m benchmarks.diagnostics.attention_health [--checkpoint bundled] [--n 8]
+        [--out FILE.json]
 
 Samples ``--n`` text-to-image canvases of 4x4 patches (held-out captions, the paper's top-k) and
 reports:
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.harness import load_pipeline
+from benchmarks.task_commands import load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.errors import UserError
@@ -63,7 +64,7 @@ def sample_tokens(pipe, captions: list[str], side: int, dtype: torch.dtype, thre
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.attention_health", description=__doc__
+        prog="python -m benchmarks.diagnostics.attention_health", description=__doc__
     )
     parser.add_argument("--checkpoint", default="bundled")
     parser.add_argument("--tokenizer", default=None)

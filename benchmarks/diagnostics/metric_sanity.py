@@ -1,6 +1,6 @@
 """Metric sanity battery: does a feature space see known damage? (Heusel et al. 2017, App. A)
 
-    python -m benchmarks.metric_sanity [--n 128] [--out outputs/metric_sanity]
+    python -m benchmarks.diagnostics.metric_sanity [--n 128] [--out outputs/metric_sanity]
 
 Two independent sets of n held-out real 256² procedural images (test split) give the floor: FID
 between undisturbed real sets. Each disturbance is applied to the second set at four levels, and
@@ -292,7 +292,7 @@ def check(results: dict, extractor: str, minimum: float = 10.0) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.metric_sanity", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.diagnostics.metric_sanity", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--n", type=int, default=128, help="images per side (default 128)")
     parser.add_argument("--out", type=Path, default=Path("outputs/metric_sanity"))

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks.config import resolve_config
-from benchmarks.data import choose_data
-from benchmarks.distributed import Ranks, close_ranks, init_ranks, rank_device
-from benchmarks.generate import Pipeline
-from benchmarks.runner import Identity, RunOutcome, evaluate, format_outcome
+from benchmarks.harness.config import resolve_config
+from benchmarks.harness.data import choose_data
+from benchmarks.harness.distributed import Ranks, close_ranks, init_ranks, rank_device
+from benchmarks.harness.generate import Pipeline
+from benchmarks.harness.report import format_outcome
+from benchmarks.harness.run import Identity, RunOutcome, evaluate
 from benchmarks.tasks import DIRECTIONS, get_task
 from leaderboard import DEFAULT_TABLE
 

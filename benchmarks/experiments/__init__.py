@@ -1,0 +1,1 @@
+"""Experiment drivers over the harness: paper tables, ablations, regression, bundle history."""

@@ -1,0 +1,1 @@
+"""The evaluation harness: a task plus a model in, results and leaderboard rows out."""
