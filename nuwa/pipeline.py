@@ -42,7 +42,7 @@ from nuwa.bundle import (
 )
 from nuwa.canvas import StreamingCanvas
 from nuwa.checkpoint import CheckpointError
-from nuwa.layout import Layout, PatchGrid
+from nuwa.layout import PatchGrid
 from nuwa.model.transformer import Nuwa
 from nuwa.outpainting import (
     DIRECTIONS,
@@ -129,7 +129,7 @@ class Pipeline:
         self.model, self.tokenizer, self.pg_tokenizer = model.eval(), tokenizer, pg_tokenizer
         self.model_id = model_id
         self.checkpoint_sha256 = dict(checkpoint_sha256 or {})
-        self.layout = Layout(model.cfg.patch_size, DOWNSAMPLE)
+        self.layout = model.layout
 
     # ------------------------------------------------------------ loading
 

@@ -255,7 +255,7 @@ def sample(
         )
     if plan.num_given and given_tokens is None:
         raise ValueError(f"the plan has {plan.num_given} given patches: pass given_tokens")
-    layout = Layout(model.cfg.patch_size)
+    layout = model.layout
     batch = batch_size or _infer_batch(text, given_tokens)
     guide = _Guidance(options.cfg_scale if model.text is not None else 1.0, batch)
     text_states = _text_states(model, text, guide)

@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.perf.common import DEFAULT_OUT, Stamp, run_info, set_threads, timed, write_json
 from nuwa.adc import ORDERS, make_plan
-from nuwa.layout import Layout, PatchGrid
+from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.text import tokenize
 from nuwa.train.batches import Batch
@@ -49,7 +49,7 @@ def measure(args, loss: str) -> dict:
     model = Nuwa(cfg).to(device).train()
     grid = PatchGrid(*args.canvas)
     plans = {o: make_plan(grid, model.extent, o) for o in ORDERS}
-    layout = Layout(cfg.patch_size)
+    layout = model.layout
     optimizer = adamw(list(model.parameters()), Recipe(preset=args.preset))  # the trainer's
     objective = Objective(model, label_smoothing=0.1)
     bf16 = torch.device(device).type == "cuda"

@@ -5,7 +5,8 @@ Counts are computed on the meta device, so even ``paper-large`` allocates no wei
 
 from __future__ import annotations
 
-from nuwa.model.config import PRESETS, count_parameters
+from nuwa.model.config import PRESETS
+from nuwa.model.transformer import count_parameters
 
 PAPER_COUNTS = {"paper-large": "809M", "paper-base": "202M"}  # paper Table 6b
 

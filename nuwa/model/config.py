@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-import torch
-
 POS_EMBS = ("pre", "post", "none")
 LOCAL_DECODERS = ("ar", "nar", "pnar")
 
@@ -111,18 +109,3 @@ def preset(name: str, **overrides) -> NuwaConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; choose from {sorted(PRESETS)}")
     return replace(PRESETS[name], **overrides)
-
-
-def count_parameters(cfg: NuwaConfig) -> dict[str, int]:
-    """Parameter counts of a config, built on the meta device (no memory is allocated).
-
-    Returns ``{"decoder": ..., "text_tower": ..., "total": ...}``; ``decoder`` is what the paper's
-    809M / 202M count (no text encoder, no VQGAN; it includes the text projection into d).
-    """
-    from nuwa.model.transformer import Nuwa
-
-    with torch.device("meta"):
-        model = Nuwa(cfg)
-    text = sum(p.numel() for p in model.text.parameters()) if model.text is not None else 0
-    total = sum(p.numel() for p in model.parameters())
-    return {"decoder": total - text, "text_tower": text, "total": total}

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nuwa.adc import Extent, Plan
+from nuwa.layout import Layout
 from nuwa.model.blocks import Block, attend, biased_mask
 from nuwa.model.config import NuwaConfig
 from nuwa.model.masks import plan_attention
@@ -80,6 +81,11 @@ class Nuwa(nn.Module):
     @property
     def tokens_per_patch(self) -> int:
         return self.cfg.tokens_per_patch
+
+    @property
+    def layout(self) -> Layout:
+        """Where this model's patches sit in a token grid (``nuwa.layout.Layout``)."""
+        return Layout(self.cfg.patch_size)
 
     def axial(self) -> torch.Tensor:
         """In-patch axial embedding ``[T, d]`` (row + column, raster order)."""
@@ -319,3 +325,16 @@ class Nuwa(nn.Module):
         count = torch.ceil(t * torch.cos(math.pi / 2 * r)).clamp(1, t)
         rank = torch.rand(b, t, generator=generator, device=device).argsort(1).argsort(1)
         return rank < count
+
+
+def count_parameters(cfg: NuwaConfig) -> dict[str, int]:
+    """Parameter counts of a config, built on the meta device (no memory is allocated).
+
+    Returns ``{"decoder": ..., "text_tower": ..., "total": ...}``; ``decoder`` is what the paper's
+    809M / 202M count (no text encoder, no VQGAN; it includes the text projection into d).
+    """
+    with torch.device("meta"):
+        model = Nuwa(cfg)
+    text = sum(p.numel() for p in model.text.parameters()) if model.text is not None else 0
+    total = sum(p.numel() for p in model.parameters())
+    return {"decoder": total - text, "text_tower": text, "total": total}

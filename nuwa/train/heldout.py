@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from nuwa.adc import Plan
 from nuwa.data.shards import TokenShards
-from nuwa.layout import Layout
 from nuwa.model import Nuwa
 from nuwa.text import tokenize
 
@@ -69,7 +68,7 @@ def heldout_loss(
     model.eval()
     device = model.tok_emb.weight.device
     grid = next(iter(plans.values())).grid
-    layout = Layout(model.cfg.patch_size)
+    layout = model.layout
     tokens, captions = canvases(shards, layout.token_shape(grid), count)
     n_tokens = tokens.numel() * len(plans)
     variants = (

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nuwa.adc import Plan
-from nuwa.layout import Layout
 from nuwa.model import Nuwa
 from nuwa.ncp import ContextPool
 from nuwa.train.batches import Batch
@@ -62,7 +61,7 @@ def group_by_order(
 
     ``with_pools``: give each group a pool (render-and-optimize), of ``pool_dtype`` if set.
     """
-    layout = Layout(model.cfg.patch_size)
+    layout = model.layout
     patches = layout.patchify(batch.tokens)  # [B, N, T] by patch id
     groups = []
     for order, plan in plans.items():

@@ -41,7 +41,7 @@ from nuwa.checkpoint import CheckpointError
 from nuwa.data import DATASET_NAME
 from nuwa.data.shards import TokenShards
 from nuwa.io import atomic_write_json, sha256_file
-from nuwa.layout import Layout, PatchGrid
+from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa
 from nuwa.model.checkpoint import init_from, save_model
 from nuwa.sampling import SamplerOptions, sample
@@ -97,7 +97,7 @@ class Trainer:
             self.model.load_state_dict(init_from(cfg.init, self.model_cfg).state_dict())
         self.grid = PatchGrid(r.canvas[0], r.canvas[1], r.frames)
         self.plans = {o: make_plan(self.grid, self.model.extent, o) for o in r.orders}
-        self.layout = Layout(self.model_cfg.patch_size)
+        self.layout = self.model.layout
         self.batches = ShardBatches(
             self.shards,
             self.layout.token_shape(self.grid),
