@@ -299,17 +299,8 @@ class Pipeline:
         batch = _images(images, "outpainting")
         in_h, in_w = batch.shape[1:3]
         top, left, _, _ = given_region(direction, in_h, in_w, amount_px)
+        self._check_outpaint_sizes(in_h, in_w, amount_px)
         side = self.patch_px
-        if in_h % side or in_w % side:
-            raise ValueError(
-                f"the input image is {in_w}x{in_h} px; outpainting needs both sides to be "
-                f"multiples of the patch size {side} px (crop it to "
-                f"{max(side, in_w // side * side)}x{max(side, in_h // side * side)})"
-            )
-        if amount_px <= 0 or amount_px % side:
-            raise ValueError(
-                f"amount_px={amount_px} is not a positive multiple of the patch size {side} px"
-            )
         height, width = canvas_size(direction, in_h, in_w, amount_px)
         grid = self.grid(width, height)
         tokens = torch.zeros(
@@ -339,6 +330,20 @@ class Pipeline:
             for out, image in zip(result, batch, strict=True)
         ]
         return replace(result, outputs=pasted)
+
+    def _check_outpaint_sizes(self, in_h: int, in_w: int, amount_px: int) -> None:
+        """ValueError unless the input's sides and the amount are multiples of the patch size."""
+        side = self.patch_px
+        if in_h % side or in_w % side:
+            raise ValueError(
+                f"the input image is {in_w}x{in_h} px; outpainting needs both sides to be "
+                f"multiples of the patch size {side} px (crop it to "
+                f"{max(side, in_w // side * side)}x{max(side, in_h // side * side)})"
+            )
+        if amount_px <= 0 or amount_px % side:
+            raise ValueError(
+                f"amount_px={amount_px} is not a positive multiple of the patch size {side} px"
+            )
 
     def animate(self, first_frames: Sequence[np.ndarray], frames: int, **opts) -> Generation:
         """Videos uint8 ``[frames, h, w, 3]`` continuing each uint8 ``[h, w, 3]`` first frame.

@@ -213,6 +213,19 @@ class Sampled:
     max_context: int
     cache_bytes: int
 
+    @classmethod
+    def of(cls, tokens: torch.Tensor, pool: ContextPool, decoder: PatchDecoder | None) -> Sampled:
+        """The result of a finished run through ``pool`` (and the AR ``decoder``, if any)."""
+        return cls(
+            tokens=tokens,
+            waves=pool.schedule.num_waves,
+            max_wave=pool.schedule.max_wave,
+            capacity=pool.capacity,
+            peak_occupancy=pool.peak_occupancy,
+            max_context=pool.plan.max_context,
+            cache_bytes=pool.kv.nbytes + (decoder.nbytes if decoder is not None else 0),
+        )
+
     def cost(self) -> dict[str, int]:
         """Every field but the tokens, for reports."""
         return {k: v for k, v in asdict(self).items() if k != "tokens"}
@@ -293,15 +306,7 @@ def sample(
                         on_patch(patch, patch_tokens.clone())
             bar.update(len(steps))
         bar.close()
-    return Sampled(
-        tokens=canvas,
-        waves=pool.schedule.num_waves,
-        max_wave=pool.schedule.max_wave,
-        capacity=pool.capacity,
-        peak_occupancy=pool.peak_occupancy,
-        max_context=plan.max_context,
-        cache_bytes=pool.kv.nbytes + (decoder.nbytes if decoder is not None else 0),
-    )
+    return Sampled.of(canvas, pool, decoder)
 
 
 def _canvas(

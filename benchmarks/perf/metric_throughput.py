@@ -45,7 +45,7 @@ def timed(fn):
     return value, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24, help="images per folder (two folders)")
     parser.add_argument("--size", type=int, default=256, help="square image side in pixels")
@@ -55,88 +55,114 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--repeats", type=int, default=2, help="best of this many timings")
     parser.add_argument("--out", default="outputs/perf/metric_throughput.json")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict:
+    """Time clean-fid and our FID on the same extractor and folders (under ``tmp``): seconds per
+    stage (best of ``args.repeats``, interleaved), both FIDs, the largest feature difference,
+    and the feature cache's cold and warm misses."""
     from cleanfid.fid import compute_fid, get_folder_features
 
+    generated, real = write_folders(tmp, args.images, args.size)
+    metric = FID(SURROGATE_INCEPTION, batch_size=args.batch_size, progress=False)
+    model = metric.model  # the one module both pipelines run
+    cleanfid = dict(
+        num_workers=args.cleanfid_workers,
+        batch_size=args.batch_size,
+        device=torch.device("cpu"),
+        mode="clean",
+        verbose=False,
+    )
+
+    def cleanfid_extractor(x: torch.Tensor) -> torch.Tensor:
+        return model(x)["pool3"]
+
+    def cleanfid_features():
+        return [
+            get_folder_features(str(folder), model=cleanfid_extractor, **cleanfid)
+            for folder in (generated, real)
+        ]
+
+    def update_both() -> FID:
+        metric.reset()
+        metric.update(generated, real=False)
+        metric.update(real, real=True)
+        return metric
+
+    rows: dict[str, float] = {}
+    for _ in range(args.repeats):  # interleaved, best of: the CPU is shared
+        theirs, seconds = timed(cleanfid_features)
+        rows["clean-fid features"] = min(rows.get("clean-fid features", np.inf), seconds)
+        mine, seconds = timed(lambda: [metric.extract(f) for f in (generated, real)])
+        rows["ours features"] = min(rows.get("ours features", np.inf), seconds)
+    cleanfid_value, rows["clean-fid compute_fid (end to end)"] = timed(
+        lambda: compute_fid(
+            str(generated), str(real), custom_feat_extractor=cleanfid_extractor, **cleanfid
+        )
+    )
+    our_value, rows["ours FID update+compute (end to end)"] = timed(
+        lambda: update_both().compute().value
+    )
+    metric.cache = cold = FeatureCache(tmp / "cache")
+    _, rows["ours update, cold cache"] = timed(update_both)
+    metric.cache = warm = FeatureCache(tmp / "cache")
+    _, rows["ours update, warm cache"] = timed(update_both)
+    return {
+        "seconds": rows,
+        "max_abs_feature_difference": max(
+            float(np.abs(a - b).max()) for a, b in zip(mine, theirs, strict=True)
+        ),
+        "fid": {"ours": our_value, "clean-fid": cleanfid_value},
+        "cache_warm_misses": warm.misses,
+        "cache_cold_misses": cold.misses,
+    }
+
+
+def print_report(report: dict) -> None:
+    n, rows = report["images"], report["seconds"]
+    print(
+        f"{'stage':42s} {'seconds':>9s} {'images/s':>9s}   "
+        f"({n} images, {report['size']}px, batch {report['batch_size']})"
+    )
+    for name, seconds in rows.items():
+        print(f"{name:42s} {seconds:9.2f} {n / seconds:9.2f}")
+    fid = report["fid"]
+    print(
+        f"feature stage ratio ours/clean-fid: {report['ratio_features_ours_over_cleanfid']:.2f} "
+        f"(max |feature diff| {report['max_abs_feature_difference']:.2e})"
+    )
+    print(
+        f"end-to-end ratio ours/clean-fid:    {report['ratio_end_to_end_ours_over_cleanfid']:.2f} "
+        f"(FID ours {fid['ours']:.6f}, clean-fid {fid['clean-fid']:.6f})"
+    )
+    print(
+        f"feature cache re-run speed-up:      {report['cache_speedup_warm_over_cold']:.1f}x "
+        f"({report['cache_warm_misses']} misses on the re-run)"
+    )
+    load = report["env"]["load_average_before"]
+    print(f"load average before the run: {load} (shared CPU: compare ratios, not absolutes)")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     warnings.simplefilter("ignore")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        generated, real = write_folders(Path(tmp), args.images, args.size)
-        metric = FID(SURROGATE_INCEPTION, batch_size=args.batch_size, progress=False)
-        model = metric.model  # the one module both pipelines run
-
-        def cleanfid_extractor(x: torch.Tensor) -> torch.Tensor:
-            return model(x)["pool3"]
-
-        def cleanfid_features():
-            return [
-                get_folder_features(
-                    str(folder),
-                    model=cleanfid_extractor,
-                    num_workers=args.cleanfid_workers,
-                    batch_size=args.batch_size,
-                    device=torch.device("cpu"),
-                    mode="clean",
-                    verbose=False,
-                )
-                for folder in (generated, real)
-            ]
-
-        def our_features():
-            return [metric.extract(folder) for folder in (generated, real)]
-
-        n = 2 * args.images
-        rows: dict[str, float] = {}
-        for _ in range(args.repeats):  # interleaved, best of: the CPU is shared
-            theirs, seconds = timed(cleanfid_features)
-            rows["clean-fid features"] = min(rows.get("clean-fid features", np.inf), seconds)
-            mine, seconds = timed(our_features)
-            rows["ours features"] = min(rows.get("ours features", np.inf), seconds)
-        max_diff = max(float(np.abs(a - b).max()) for a, b in zip(mine, theirs, strict=True))
-
-        cleanfid_value, rows["clean-fid compute_fid (end to end)"] = timed(
-            lambda: compute_fid(
-                str(generated),
-                str(real),
-                mode="clean",
-                custom_feat_extractor=cleanfid_extractor,
-                num_workers=args.cleanfid_workers,
-                batch_size=args.batch_size,
-                device=torch.device("cpu"),
-                verbose=False,
-            )
-        )
-
-        def update_both() -> FID:
-            metric.reset()
-            metric.update(generated, real=False)
-            metric.update(real, real=True)
-            return metric
-
-        our_value, rows["ours FID update+compute (end to end)"] = timed(
-            lambda: update_both().compute().value
-        )
-        metric.cache = cold = FeatureCache(Path(tmp) / "cache")
-        _, rows["ours update, cold cache"] = timed(update_both)
-        metric.cache = warm = FeatureCache(Path(tmp) / "cache")
-        _, rows["ours update, warm cache"] = timed(update_both)
-
+        measured = measure(args, Path(tmp))
+    rows, n = measured["seconds"], 2 * args.images
     report = {
         "images": n,
         "size": args.size,
         "batch_size": args.batch_size,
         "cleanfid_workers": args.cleanfid_workers,
-        "seconds": rows,
+        **measured,
         "images_per_s": {k: n / v for k, v in rows.items()},
         "ratio_features_ours_over_cleanfid": rows["clean-fid features"] / rows["ours features"],
         "ratio_end_to_end_ours_over_cleanfid": rows["clean-fid compute_fid (end to end)"]
         / rows["ours FID update+compute (end to end)"],
         "cache_speedup_warm_over_cold": rows["ours update, cold cache"]
         / rows["ours update, warm cache"],
-        "cache_warm_misses": warm.misses,
-        "cache_cold_misses": cold.misses,
-        "max_abs_feature_difference": max_diff,
-        "fid": {"ours": our_value, "clean-fid": cleanfid_value},
         "env": {
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
@@ -145,25 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
             "extractor": SURROGATE_INCEPTION,
         },
     }
-    print(
-        f"{'stage':42s} {'seconds':>9s} {'images/s':>9s}   "
-        f"({n} images, {args.size}px, batch {args.batch_size})"
-    )
-    for name, seconds in rows.items():
-        print(f"{name:42s} {seconds:9.2f} {n / seconds:9.2f}")
-    print(
-        f"feature stage ratio ours/clean-fid: {report['ratio_features_ours_over_cleanfid']:.2f} "
-        f"(max |feature diff| {max_diff:.2e})"
-    )
-    print(
-        f"end-to-end ratio ours/clean-fid:    {report['ratio_end_to_end_ours_over_cleanfid']:.2f} "
-        f"(FID ours {our_value:.6f}, clean-fid {cleanfid_value:.6f})"
-    )
-    print(
-        f"feature cache re-run speed-up:      {report['cache_speedup_warm_over_cold']:.1f}x "
-        f"({warm.misses} misses on the re-run)"
-    )
-    print(f"load average before the run: {load_before} (shared CPU: compare ratios, not absolutes)")
+    print_report(report)
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
     return report

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,69 +73,84 @@ def command(script: Script, args: argparse.Namespace, out_dir: Path) -> list[str
     return argv + list(script.quick if args.quick else ())
 
 
+def _goal(text: str, value: float | None, target: float, higher_is_better: bool) -> dict:
+    met = None if value is None else (value >= target if higher_is_better else value <= target)
+    return {"goal": text, "value": value, "target": target, "met": met}
+
+
+def _canvas_goals(result: dict) -> list[dict]:
+    s = result["summary"]
+    wide, narrow = s["wide_cols"], s["narrow_cols"]
+    memory = next(k for k in s["ncp"] if k.endswith("_ratio") and k != "ms_per_patch_ratio")
+    return [
+        _goal(f"NCP ms/patch, {wide} vs {narrow} cols (x)", s["ncp"]["ms_per_patch_ratio"], 1.15,
+              False),
+        _goal(f"NCP {memory[:-6]}, {wide} vs {narrow} cols (x)", s["ncp"][memory], 1.10, False),
+    ]  # fmt: skip
+
+
+def _window_goals(result: dict) -> list[dict]:
+    targets = {8: 50.0, 32: 100.0}
+    return [
+        _goal(f"NCP over sliding window, batch {row['batch']} (x)", row["speedup"],
+              targets[row["batch"]], True)
+        for row in result["rows"]
+        if row["batch"] in targets
+    ]  # fmt: skip
+
+
+def _wavefront_goals(result: dict) -> list[dict]:
+    return [
+        goal
+        for row in result["canvases"]
+        if (row["rows"], row["cols"]) == (8, 32)
+        for goal in (
+            _goal("wavefront / sequential wall time, 8x32 (x)", row["wall_time_ratio"], 2.0, True),
+            _goal("wavefront / sequential peak memory, 8x32 (x)", row["memory_ratio"], 1.3, False),
+        )
+    ]
+
+
+def _sampling_goals(result: dict) -> list[dict]:
+    return [
+        _goal(f"sampling / weight roofline, batch {row['batch']}", row["ratio"], 0.60, True)
+        for row in result["rows"]
+    ]
+
+
+def _training_goals(result: dict) -> list[dict]:
+    clock = result["clock"]
+    return [
+        _goal("training MFU, render-and-optimize", row["mfu"][clock], 0.50, True)
+        for row in result["rows"]
+        if row["loss"] == "patch"
+    ]
+
+
+def _metric_goals(result: dict) -> list[dict]:
+    ratio = result["ratio_features_ours_over_cleanfid"]
+    return [_goal("feature extraction, ours / clean-fid (x)", ratio, 1.0, True)]
+
+
+GOALS: dict[str, Callable[[dict], list[dict]]] = {  # script -> its goals, given its JSON
+    "canvas_scaling": _canvas_goals,
+    "sliding_window": _window_goals,
+    "wavefront": _wavefront_goals,
+    "sampling_throughput": _sampling_goals,
+    "training_throughput": _training_goals,
+    "metric_throughput": _metric_goals,
+}
+
+
 def goals(out_dir: Path, preset: str) -> list[dict]:
-    """Issue 8's goals, each with the measured value read back from the scripts' JSON files."""
-    found = {}
-    for name, script in scripts(preset).items():
-        path = out_dir / script.result
-        found[name] = json.loads(path.read_text()) if path.is_file() else None
+    """The performance goals, each with the measured value read back from its script's JSON
+    file (a script that has not run adds none)."""
+    available = scripts(preset)
     rows: list[dict] = []
-
-    def goal(text: str, value: float | None, target: float, higher_is_better: bool) -> None:
-        met = None if value is None else (value >= target if higher_is_better else value <= target)
-        rows.append({"goal": text, "value": value, "target": target, "met": met})
-
-    canvas = found["canvas_scaling"]
-    if canvas:
-        s = canvas["summary"]
-        wide, narrow = s["wide_cols"], s["narrow_cols"]
-        memory = next(k for k in s["ncp"] if k.endswith("_ratio") and k != "ms_per_patch_ratio")
-        goal(
-            f"NCP ms/patch, {wide} vs {narrow} cols (x)",
-            s["ncp"]["ms_per_patch_ratio"],
-            1.15,
-            False,
-        )
-        goal(f"NCP {memory[:-6]}, {wide} vs {narrow} cols (x)", s["ncp"][memory], 1.10, False)
-    window = found["sliding_window"]
-    if window:
-        for row in window["rows"]:
-            target = {8: 50.0, 32: 100.0}.get(row["batch"])
-            if target:
-                goal(
-                    f"NCP over sliding window, batch {row['batch']} (x)",
-                    row["speedup"],
-                    target,
-                    True,
-                )
-    fronts = found["wavefront"]
-    if fronts:
-        for row in fronts["canvases"]:
-            if (row["rows"], row["cols"]) == (8, 32):
-                goal(
-                    "wavefront / sequential wall time, 8x32 (x)", row["wall_time_ratio"], 2.0, True
-                )
-                goal(
-                    "wavefront / sequential peak memory, 8x32 (x)", row["memory_ratio"], 1.3, False
-                )
-    sampling = found["sampling_throughput"]
-    if sampling:
-        for row in sampling["rows"]:
-            goal(f"sampling / weight roofline, batch {row['batch']}", row["ratio"], 0.60, True)
-    training = found["training_throughput"]
-    if training:
-        clock = training["clock"]
-        for row in training["rows"]:
-            if row["loss"] == "patch":
-                goal("training MFU, render-and-optimize", row["mfu"][clock], 0.50, True)
-    metric = found["metric_throughput"]
-    if metric:
-        goal(
-            "feature extraction, ours / clean-fid (x)",
-            metric["ratio_features_ours_over_cleanfid"],
-            1.0,
-            True,
-        )
+    for name, judge in GOALS.items():
+        path = out_dir / available[name].result
+        if path.is_file():
+            rows += judge(json.loads(path.read_text()))
     return rows
 
 
