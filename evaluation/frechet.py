@@ -3,9 +3,8 @@
 Statistics are kept as (n, Σx, Σxxᵀ) in float64, so batches, shards and ranks merge by plain
 addition, exactly (torchmetrics keeps the same state). The distance uses a symmetric
 eigendecomposition instead of `scipy.linalg.sqrtm`, which regressed in scipy 1.11 and drops its
-`disp` argument in 1.18 (research/eval-anchors.md §0.2). torch's float64 LAPACK is used rather
-than numpy's: on this shared 2-core CPU its eigh of a 2048² covariance took 3.2 s against numpy's
-8.6 s (best of 4 runs each).
+`disp` argument in 1.18. torch's float64 LAPACK is used rather than numpy's: on this shared 2-core
+CPU its eigh of a 2048² covariance took 3.2 s against numpy's 8.6 s (best of 4 runs each).
 
 Small sets take an exact shortcut: while a set has at most ROWS_KEPT (< D) samples its rows are
 kept too, and with Σ1 = AᵀA, Σ2 = BᵀB (A, B the centred rows / sqrt(n - 1)) the eigenvalues of Σ1Σ2

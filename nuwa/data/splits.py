@@ -1,9 +1,10 @@
 """The LHQC-repro v1 split, its committed manifest, hash pinning and leakage checks.
 
-NUWA-Infinity's 85k/5k LHQC split was never published, so this suite fixes its own (research
-note data.md §6c): test = the 5,000 LHQ indices with the smallest sha256("lhqc-test-v1:%07d"),
-val = the next 1,000, train = the remaining 84,000. Index order is not used because LHQ is sorted
-by likelihood (low indices are noisier). Results on this split are "LHQC-repro", never "LHQC".
+NUWA-Infinity's 85k/5k LHQC split was never published, so this suite fixes its own: a hash order
+that no one can tune and anyone can recompute. Test = the 5,000 LHQ indices with the smallest
+sha256("lhqc-test-v1:%07d"), val = the next 1,000, train = the remaining 84,000. Index order is not
+used because LHQ is sorted by likelihood (low indices are noisier). Results on this split are
+"LHQC-repro", never "LHQC".
 
 The manifest (manifests/lhqc_repro_v1.jsonl.gz, one JSON row per LHQ index) starts with only
 indices and splits: we do not ship LHQ pixels, so we cannot know their hashes. `verify` fills in

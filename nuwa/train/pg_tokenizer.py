@@ -1,4 +1,4 @@
-"""Stage ``pg_tokenizer``: train PG-VQGAN's guide encoder on consecutive video frames (§2.1).
+"""Stage ``pg_tokenizer``: train PG-VQGAN's guide encoder on consecutive video frames (paper §2.1).
 
     nuwa-train stage=pg_tokenizer tokenizer=small data=pan_videos tokenizer_checkpoint=VQGAN
 
