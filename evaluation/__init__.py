@@ -28,6 +28,7 @@ from evaluation.frechet import FeatureStats, fid_from_stats, frechet_distance
 from evaluation.fvd import FVD
 from evaluation.inception_score import InceptionScore, inception_score
 from evaluation.kid import KID, kernel_inception_distance
+from evaluation.layout import RowProfileL1
 from evaluation.metric_base import MetricResult
 from evaluation.metric_id import MetricId, require_same_metric
 from evaluation.swd import SWD
@@ -85,6 +86,7 @@ __all__ = [
     "SURROGATE_CLIP",
     "SURROGATE_INCEPTION",
     "SURROGATE_VIDEO",
+    "RowProfileL1",
     "SWD",
     "BlockFID",
     "BlockFIDResult",

@@ -209,7 +209,7 @@ def test_text_to_image_with_x4_reports_every_table2_metric(tmp_path, monkeypatch
     values = {m["base"]: m for m in outcome.results["metrics"]}
     assert list(values) == [
         "block_fid", "block_fid_pooled", "is", "clip_sim", "swd", "attr_agree",
-        "attr_agree_shuffled",
+        "attr_agree_shuffled", "layout",
     ]  # fmt: skip
     assert "landscape_net.procedural_v1@1" in values["attr_agree"]["name"]
     for metric in values.values():  # n=10: every metric has its interval

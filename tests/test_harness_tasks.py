@@ -23,7 +23,7 @@ PINNED = {
     "lhqc_outpaint_left@3": "87c268ecda43f6effa0890a05633f11c94a4e6ad6083c076313bd749f0f13ef7",
     "lhqc_outpaint_right@3": "62386b691dd04fc670846e7a2e6941ec6caa86ee04057420a7d89eb61db71ebe",
     "lhqc_outpaint_up@3": "0ab4a201849f96d89321f39908ad47820818c56f74a893f907f54f80523e9b19",
-    "lhqc_t2i@4": "5eb9695c56d049bffbfaa0ecf6173d54768d662b2d7ff54fabac98a96ee08cce",
+    "lhqc_t2i@5": "b6eab4e32674cc62d8469a213258f1640f1d1cf9e3ce469d2d7709e2b69b213b",
     "lhqv_animate@4": "7932d74219c1e72453fd45028bac49b6a216afc5d5c12cbf36b51dcab373feb5",
 }
 
@@ -48,17 +48,18 @@ def test_sampler_and_given_region_defaults_are_the_papers_since_the_version_bump
     outpainting measures outputs that keep the input's pixels; v3/v4: per-patch streams."""
     for spec in list_tasks():
         assert spec.sampler.top_k is None and spec.sampler.top_k_fraction == 768 / 16384
-        assert spec.version == (3 if spec.kind == "outpaint" else 4)
-        assert "top-k at its fraction" in spec.changelog[-2]
-        assert "per-patch random streams" in spec.changelog[-1]
+        assert spec.version == {"outpaint": 3, "t2i": 5}.get(spec.kind, 4)  # t2i v5: layout
+        streams = spec.version if spec.kind != "t2i" else 4  # the version that brought them
+        assert "top-k at its fraction" in spec.changelog[streams - 2]
+        assert "per-patch random streams" in spec.changelog[streams - 1]
         assert spec.kind != "outpaint" or spec.keep_input
 
 
 def test_unknown_task_and_version_are_one_line_errors():
     with pytest.raises(TaskError, match="unknown task 'lhqc_nope'"):
         get_task("lhqc_nope")
-    with pytest.raises(TaskError, match="defines lhqc_t2i@4"):
-        get_task("lhqc_t2i@3")
+    with pytest.raises(TaskError, match="defines lhqc_t2i@5"):
+        get_task("lhqc_t2i@4")
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)

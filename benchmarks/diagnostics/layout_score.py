@@ -26,6 +26,7 @@ import torch
 
 from benchmarks.harness.config import Region, outpaint_regions
 from benchmarks.task_commands import load_pipeline
+from evaluation.layout import profile_l1, row_profiles
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.errors import UserError
@@ -35,9 +36,9 @@ from nuwa.train.export import SAMPLER
 
 
 def row_profile_l1(generated: np.ndarray, real: np.ndarray) -> np.ndarray:
-    """Per-image L1 between row-mean colours: uint8 ``[N, H, W, 3]`` twice -> float ``[N]``."""
-    generated_rows, real_rows = (x.astype(np.float64).mean(axis=2) for x in (generated, real))
-    return np.abs(generated_rows - real_rows).mean(axis=(1, 2))  # rows [N, H, 3] -> [N]
+    """Per-image L1 between row-mean colours: uint8 ``[N, H, W, 3]`` twice -> float ``[N]``
+    (``evaluation.layout``, the harness metric ``layout``)."""
+    return profile_l1(row_profiles(generated), row_profiles(real))
 
 
 def summary(scores: np.ndarray) -> dict:

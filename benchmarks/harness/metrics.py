@@ -52,6 +52,7 @@ from evaluation import (
     InceptionScore,
     MetricId,
     Region,
+    RowProfileL1,
     get_extractor_spec,
 )
 from evaluation.attribute_agreement import AttributeAgreement
@@ -358,6 +359,28 @@ def _swd_job(ctx: _Context) -> Job:
     )
 
 
+def _layout_job(ctx: _Context) -> Job:
+    def make() -> RowProfileL1:
+        return RowProfileL1(
+            bootstrap=ctx.common["bootstrap"], bootstrap_seed=ctx.common["bootstrap_seed"]
+        )
+
+    def feed(metric: RowProfileL1, chunk: Chunk) -> None:
+        generated = [ctx.cut(sample) for sample in chunk.generated["canvas"]]
+        metric.update(generated, [ctx.cut(sample) for sample in chunk.real])
+
+    inputs = {"canvas": ctx.config.canvas, "measured": ctx.measured()}
+    return Job(
+        "layout",
+        {"layout": make().metric_id},
+        make,
+        feed,
+        _single("layout"),
+        features=False,
+        inputs=inputs,
+    )
+
+
 def _clip_distance_job(
     ctx: _Context, quantity: str, make: Callable[[], Any], extractor: str
 ) -> Job:
@@ -438,6 +461,7 @@ METRICS: dict[str, TaskMetric] = {
         min_samples=2,
     ),
     "swd": TaskMetric("SWD ×1e3", _swd_job),
+    "layout": TaskMetric("Layout row-profile L1", _layout_job, min_samples=2),
     "fvd": TaskMetric("FVD", _fvd_job, features="video", min_samples=2),
     "motion_fd": TaskMetric("Motion FD", _motion_fd_job, min_samples=2),
 }
