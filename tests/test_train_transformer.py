@@ -18,6 +18,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from test_model_exactness import one_thread  # noqa: F401 (autouse: 1 thread on a shared CPU)
 
+from benchmarks.experiments import ablations
 from nuwa.adc import make_plan
 from nuwa.checkpoint import CheckpointError
 from nuwa.data.shards import run_tokenize
@@ -178,6 +179,26 @@ def test_every_ablation_preset_composes_and_trains_one_step(shards, tmp_path, ab
     assert trainer.optimizer_steps == steps
     assert len(logged_losses(tmp_path)) == 1
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "eval.json").exists()
+
+
+@pytest.mark.parametrize("arm", ablations.ARMS)
+def test_every_arm_of_the_ablation_sweep_trains_a_step_of_the_sweeps_model(shards, tmp_path, arm):
+    """The `nuwa-eval ablations` arms on its own model config (on the toy shards: their 64 codes,
+    and one 1x1-patch canvas, since they hold 8x8 tokens, one of the sweep's 8x8-token patches)."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        cfg = compose(
+            "train",
+            overrides=[
+                "stage=transformer", "model=ablation", f"ablation={arm}",
+                f"shards={shards / 'train'}", f"val_shards={shards / 'val'}", f"run_dir={tmp_path}",
+                "model.batches=1", "model.batch_size=1", "model.canvas=[1,1]",
+                "+model.arch.codebook_size=64",
+            ],
+        )  # fmt: skip
+    trainer = Trainer(cfg)
+    trainer.run()
+    assert trainer.model_cfg.n_layer == 3 and trainer.model_cfg.d_model == 128
+    assert trainer.optimizer_steps == 1 and (tmp_path / "model.safetensors").exists()
 
 
 def test_text_training_drops_captions_and_trains_the_text_tower(shards, tmp_path):
