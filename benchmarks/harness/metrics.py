@@ -268,16 +268,7 @@ def _is_job(ctx: _Context) -> Job:
         metric.update(chunk.generated["canvas"])
 
     inputs = {"canvas": ctx.config.canvas, "measured": "whole canvas"}
-    return Job(
-        "is",
-        {"is": make().metric_id},
-        make,
-        feed,
-        _single("is"),
-        real=False,
-        extractor=image,
-        inputs=inputs,
-    )
+    return _single_job("is", make, feed, real=False, extractor=image, inputs=inputs)
 
 
 def _clip_sim_job(ctx: _Context) -> Job:
@@ -297,16 +288,8 @@ def _clip_sim_job(ctx: _Context) -> Job:
             metric.update(samples, chunk.captions)
 
     inputs = {"canvas": config.canvas, "measured": "every frame" if video else "whole canvas"}
-    return Job(
-        "clip_sim",
-        {"clip_sim": make().metric_id},
-        make,
-        feed,
-        _single("clip_sim"),
-        real=False,
-        captions=True,
-        extractor=clip_name,
-        inputs=inputs,
+    return _single_job(
+        "clip_sim", make, feed, real=False, captions=True, extractor=clip_name, inputs=inputs
     )
 
 
@@ -354,9 +337,7 @@ def _swd_job(ctx: _Context) -> Job:
         return SWD(bootstrap=ctx.common["bootstrap"], bootstrap_seed=ctx.common["bootstrap_seed"])
 
     inputs = {"canvas": ctx.config.canvas, "measured": ctx.measured()}
-    return Job(
-        "swd", {"swd": SWD().metric_id}, make, feed, _single("swd"), features=False, inputs=inputs
-    )
+    return _single_job("swd", make, feed, features=False, inputs=inputs)
 
 
 def _layout_job(ctx: _Context) -> Job:
@@ -370,15 +351,7 @@ def _layout_job(ctx: _Context) -> Job:
         metric.update(generated, [ctx.cut(sample) for sample in chunk.real])
 
     inputs = {"canvas": ctx.config.canvas, "measured": ctx.measured()}
-    return Job(
-        "layout",
-        {"layout": make().metric_id},
-        make,
-        feed,
-        _single("layout"),
-        features=False,
-        inputs=inputs,
-    )
+    return _single_job("layout", make, feed, features=False, inputs=inputs)
 
 
 def _clip_distance_job(
@@ -386,14 +359,8 @@ def _clip_distance_job(
 ) -> Job:
     """A distance between generated and real clips (FVD, Motion FD) over the first frames."""
     inputs = {"canvas": ctx.config.canvas, "frames": ctx.config.frames}
-    return Job(
-        quantity,
-        {quantity: make().metric_id},
-        make,
-        _generated_vs_real("canvas"),
-        _single(quantity),
-        extractor=extractor,
-        inputs=inputs,
+    return _single_job(
+        quantity, make, _generated_vs_real("canvas"), extractor=extractor, inputs=inputs
     )
 
 
@@ -414,12 +381,16 @@ def _motion_fd_job(ctx: _Context) -> Job:
     )
 
 
-def _single(quantity: str) -> Callable[[Any], Collected]:
+def _single_job(
+    quantity: str, make: Callable[[], Any], feed: Callable[[Any, Chunk], None], **fields: Any
+) -> Job:
+    """The job of a metric that yields one quantity, named after it (``fields``: Job's)."""
+
     def collect(metric) -> Collected:
         result = metric.compute()
         return {quantity: Measurement(result.value, dict(result.details), result.interval)}
 
-    return collect
+    return Job(quantity, {quantity: make().metric_id}, make, feed, collect, **fields)
 
 
 @dataclass(frozen=True)
