@@ -18,6 +18,7 @@ no leaderboard rows.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -332,15 +333,29 @@ def run(args: argparse.Namespace) -> int:
     table = None if args.no_leaderboard or preset.smoke else args.table
     if preset.smoke and not args.no_leaderboard:
         print("smoke preset: results files only; a composition check adds no leaderboard rows")
-    averaged, reference = {}, None
+    averaged, reference = {}, default_measures(args.out, preset)
     for arm in sorted(arms, key=lambda name: name != "none"):  # the default arm first
         path, added, measures = evaluate_arm(args, preset, VARIANTS[arm], table, reference)
         reference = measures if arm == "none" else reference
         averaged[arm] = load_results(path)
         print(format_arm(averaged[arm], VARIANTS[arm], path, table, added))
-    for figure in plot_figures(sweep_dir(args.out, preset), averaged):
+    everything = {  # arms evaluated by an earlier or a parallel call count for the figures too
+        arm: load_results(sweep_dir(args.out, preset) / arm / "results.json")
+        for arm in preset.variants
+        if (sweep_dir(args.out, preset) / arm / "results.json").is_file()
+    }
+    for figure in plot_figures(sweep_dir(args.out, preset), everything):
         print(f"figure   {figure}")
     return 0
+
+
+def default_measures(out: Path, preset: Preset) -> list[dict] | None:
+    """The default arm's per-seed measures if every seed has them already (so a call with
+    ``--variants`` that leaves out the default can still give relative speeds), else None."""
+    paths = [run_dir(out, preset, "none", seed) / "measures.json" for seed in preset.seeds]
+    if not all(path.is_file() for path in paths):
+        return None
+    return [json.loads(path.read_text()) for path in paths]
 
 
 def evaluate_arm(
