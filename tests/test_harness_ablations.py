@@ -24,6 +24,8 @@ def test_small_preset_covers_every_arm_of_the_issue_over_three_seeds():
         "loss_accumulated", "ncp_extent_1",
     }  # fmt: skip
     assert small.seeds == (0, 1, 2) and not small.smoke and ablations.PRESETS["smoke"].smoke
+    measured = "metrics=[block_fid,swd,attr_agree,attr_agree_shuffled,layout]"
+    assert small.eval_overrides == (measured,)  # image quality, text alignment, layout
     command = ablations.train_command(ablations.DEFAULT_OUT, small, "no_cache", 2)
     for part in ("stage=transformer", "model=ablation", "ablation=no_cache", "seed=2"):
         assert part in command

@@ -77,16 +77,16 @@ def sampling_ms_per_patch(model_file: Path, repeats: int = 2) -> float:
 
 
 def measure_seed(run_dir: Path, results_file: Path) -> dict[str, Any]:
-    """What one seed's run measured (see the module docstring); written to
-    ``run_dir/measures.json`` and reused from there."""
+    """What one seed's run measured (see the module docstring) plus the harness results file of
+    its model. The training run's own measures are written to ``run_dir/measures.json`` and
+    reused from there."""
     path = run_dir / "measures.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        return {**json.loads(path.read_text()), "results_file": str(results_file)}
     curve = loss_curve(run_dir / "log.csv")
     report = json.loads((run_dir / "eval.json").read_text())
     exported = report.get(report["exported"], {})
     measures = {
-        "results_file": str(results_file),
         "heldout_nll": exported.get("loss"),  # absent for NAR / P-NAR (no next-token loss)
         "train_loss": float(np.mean([point["loss"] for point in curve[-LAST_BATCHES:]])),
         "optimizer_steps": report["optimizer_steps"],
@@ -94,7 +94,7 @@ def measure_seed(run_dir: Path, results_file: Path) -> dict[str, Any]:
         "curve": curve,
     }
     atomic_write_json(path, measures)
-    return measures
+    return {**measures, "results_file": str(results_file)}
 
 
 def relative_speed(measures: list[dict[str, Any]], reference: list[dict[str, Any]]) -> None:

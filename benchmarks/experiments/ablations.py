@@ -116,7 +116,9 @@ class Preset:
     canvas: tuple[int, int]  # training canvas in patches
     eval_n: int
     seeds: tuple[int, ...] = (0, 1, 2)
-    eval_overrides: tuple[str, ...] = ("metrics=[block_fid,swd,attr_agree,attr_agree_shuffled]",)
+    eval_overrides: tuple[str, ...] = (
+        "metrics=[block_fid,swd,attr_agree,attr_agree_shuffled,layout]",
+    )
     variants: tuple[str, ...] = ARMS
     train_overrides: tuple[str, ...] = field(default_factory=tuple)
     smoke: bool = False
