@@ -313,9 +313,9 @@ def _canvas(
     layout: Layout, plan: Plan, batch: int, given: torch.Tensor | None, device: torch.device
 ) -> torch.Tensor:
     """The token grid ``[B, F, H, W]`` to fill: zeros, or a copy of ``given``'s tokens."""
-    canvas = torch.zeros(batch, *layout.token_shape(plan.grid), dtype=torch.long, device=device)
+    expected = layout.token_shape(plan.grid)
+    canvas = torch.zeros(batch, *expected, dtype=torch.long, device=device)
     if given is not None:
-        expected = layout.token_shape(plan.grid)
         if tuple(given.shape[1:]) != expected:
             raise ValueError(
                 f"given_tokens has shape {tuple(given.shape)}, expected [B, *{expected}]"

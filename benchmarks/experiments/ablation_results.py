@@ -19,7 +19,6 @@ import csv
 import hashlib
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from benchmarks.perf.common import timed
 from leaderboard import MetricEntry, Results, build_results
 from nuwa.adc import make_plan
 from nuwa.io import atomic_write_json
@@ -64,16 +64,11 @@ def sampling_ms_per_patch(model_file: Path, repeats: int = 2) -> float:
     options = SamplerOptions(seed=0, wavefront=False, progress=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        sample(model, plan, text=text, options=options)  # warm-up
-        best = math.inf
-        for _ in range(repeats):
-            start = time.process_time()
-            sample(model, plan, text=text, options=options)
-            best = min(best, time.process_time() - start)
+    try:  # a warm-up call, then the best of ``repeats``
+        best = timed(lambda: sample(model, plan, text=text, options=options), 1, rounds=repeats)
     finally:
         torch.set_num_threads(threads)
-    return 1000 * best / plan.num_steps
+    return 1000 * best.cpu / plan.num_steps
 
 
 def measure_seed(run_dir: Path, results_file: Path) -> dict[str, Any]:

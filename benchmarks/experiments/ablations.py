@@ -379,8 +379,9 @@ def evaluate_arm(
         runs.append(outcome.results)
         folder = run_dir(args.out, preset, variant.ablation, seed)
         measures.append(measure_seed(folder, outcome.path))
-    if reference is not None or variant.ablation == "none":
-        relative_speed(measures, reference or measures)
+    default = measures if variant.ablation == "none" else reference
+    if default is not None:
+        relative_speed(measures, default)
     results = arm_results(list(preset.seeds), runs, measures, variant.setting, preset.canvas)
     path = sweep_dir(args.out, preset) / variant.ablation / "results.json"
     write_results(path, results)

@@ -89,19 +89,9 @@ class PatchDecoder:
         patches, n = len(steps), pool.num_context
         self.rows, self.front = patches * pool.batch, n * t
         self.text_kv, self.text_keep = self._text(patches)
-        device, centre = pool.kv.device, self.model.extent.centre
-        offsets = torch.stack(  # [W, L] ADC.Emb row of every key: context left-padded, then own
-            [
-                torch.cat(
-                    [
-                        torch.full((n - len(pool.plan.context[s]),), centre, device=device),
-                        self.model.context_offsets(pool.plan, s),
-                    ]
-                ).repeat_interleave(t)
-                for s in steps
-            ]
-        )
-        offsets = torch.cat([offsets, offsets.new_full((patches, t + 1), centre)], 1)[:, None]
+        offsets = torch.stack(  # [W, 1, L]: each patch's key rows, the same for its B rows
+            [self.model.key_offsets(pool.plan, s, own=t + 1, slots=n) for s in steps]
+        )[:, None]
         self.padded = pool.context_valid is not None
         if self.padded:
             valid = pool.context_valid.repeat_interleave(t, 1).repeat_interleave(pool.batch, 0)

@@ -172,10 +172,18 @@ class Nuwa(nn.Module):
             dtype=dtype or p.dtype,
         )
 
-    def context_offsets(self, plan: Plan, step: int) -> torch.Tensor:
-        """ADC.Emb rows ``[N_c]`` of step ``step``'s context patches, current patch excluded."""
+    def key_offsets(
+        self, plan: Plan, step: int, own: int, slots: int | None = None
+    ) -> torch.Tensor:
+        """ADC.Emb row of every key step ``step`` attends to, ``[slots * T + own]``: each context
+        patch's row once per token, left-padded with the centre row to ``slots`` patches
+        (padding is masked out by the caller; default: no padding), then ``own`` keys of the
+        current patch at the centre."""
+        centre = self.extent.centre
         rows = [self.extent.offset_index(*d) for d in plan.deltas[step]]
-        return torch.tensor(rows, dtype=torch.long, device=self.tok_emb.weight.device)
+        rows = [centre] * ((slots or len(rows)) - len(rows)) + rows
+        per_key = [row for row in rows for _ in range(self.tokens_per_patch)] + [centre] * own
+        return torch.tensor(per_key, dtype=torch.long, device=self.tok_emb.weight.device)
 
     # ----------------------------------------------------------------- forward paths
 
@@ -208,12 +216,7 @@ class Nuwa(nn.Module):
         ar = self.cfg.local_decoder == "ar"
         x = self.embed_patch(tokens, input_mask)
         seq, t = x.shape[1], self.tokens_per_patch
-        key_offsets = torch.cat(  # ADC.Emb row of every key: its context patch's, then the centre
-            [
-                self.context_offsets(pool.plan, step).repeat_interleave(t),
-                torch.full((seq,), self.extent.centre, device=x.device),
-            ]
-        )
+        key_offsets = self.key_offsets(pool.plan, step, own=seq)
         visible = torch.ones(seq, pool.num_context * t + seq, dtype=torch.bool, device=x.device)
         if ar:
             visible[:, pool.num_context * t :] = torch.ones(seq, seq, dtype=torch.bool).tril()
