@@ -6,8 +6,9 @@ Tokenise the procedural training and held-out images once with the bundled token
 model=<model> ablation=<arm> seed=<seed>``, ``--jobs`` at a time); then evaluate each seed's model
 on ``lhqc_t2i`` and average over seeds (``ablation_results``): one results file per arm and one
 leaderboard row per arm and quantity, with the seeds' values and a Student-t interval over them,
-linked to the paper row the arm stands for (``paper_ref``). Every step resumes: shards, training
-runs (``last.safetensors``), evaluations and measures are reused.
+linked to the paper row the arm stands for (``paper_ref``). Last, judge each of the paper's
+claims on the paired differences over seeds (``ablation_verdicts``, ``verdicts.json``). Every
+step resumes: shards, training runs (``last.safetensors``), evaluations and measures are reused.
 
 The ``small`` preset is a CPU-sized stand-in for the paper's Base-model ablations, on the
 embedded procedural set with offline features (the landscape network for image metrics): its
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from benchmarks.experiments.ablation_plots import plot_figures
 from benchmarks.experiments.ablation_results import arm_results, measure_seed, relative_speed
+from benchmarks.experiments.ablation_verdicts import format_verdicts, verdicts, write_verdicts
 from benchmarks.harness.config import resolve_config
 from benchmarks.harness.run import Identity, RunOutcome, evaluate
 from benchmarks.task_commands import DEFAULT_OUT, load_pipeline
@@ -348,6 +350,10 @@ def run(args: argparse.Namespace) -> int:
     }
     for figure in plot_figures(sweep_dir(args.out, preset), everything):
         print(f"figure   {figure}")
+    found = verdicts(everything)
+    if found:
+        print(format_verdicts(found), end="")
+        print(f"verdicts {write_verdicts(sweep_dir(args.out, preset) / 'verdicts.json', found)}")
     return 0
 
 
