@@ -55,7 +55,9 @@ LEGEND = (
     "(surrogate or domain features, procedural data set, protocol). Rows on a reproduced data "
     "set say so. "
     "`95% interval` is a seeded bootstrap interval over the run's samples (shifted to centre on "
-    "the value), where the run recorded one; the paper gives none."
+    "the value), where the run recorded one; rows of an ablation arm (`nuwa-ablation-...`) are "
+    "means over training seeds and carry a Student-t interval over those seeds instead. The "
+    "paper gives none."
 )
 
 
