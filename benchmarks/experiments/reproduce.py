@@ -12,7 +12,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from benchmarks.experiments import ablations
+from benchmarks.experiments import ablation_arms, ablations
 from benchmarks.harness.distributed import Ranks
 from benchmarks.harness.run import Identity, RunOutcome
 from benchmarks.task_commands import (
@@ -101,9 +101,9 @@ def _plan(row: Row, can: Abilities) -> tuple[Run | None, str]:
             f"needs a trained {method.split()[-1]}-size model ({setting}); none is available",
         )
     arm = next(
-        (v.ablation for v in ablations.VARIANTS.values() if v.paper_ref == row.paper_ref), None
+        (v.ablation for v in ablation_arms.VARIANTS.values() if v.paper_ref == row.paper_ref), None
     )
-    if arm is None and row.paper_ref in ablations.DEFAULT_ALSO:
+    if arm is None and row.paper_ref in ablation_arms.DEFAULT_ALSO:
         arm = "none"
     if arm is None:
         return None, "no ablation arm stands for this row"
