@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nuwa.tokenizer import VQGAN, build_vqgan, load_preset
 from nuwa.tokenizer.tiling import to_uint8
@@ -167,3 +170,64 @@ def test_presets_build_and_paper_preset_matches_table_1():
     assert 512 <= small.codebook_size <= 1024 and small.tile == 256
     with pytest.raises(ValueError, match="unknown tokenizer preset"):
         load_preset("huge")
+
+
+@contextmanager
+def silenced(conv: torch.nn.Conv2d) -> Iterator[None]:
+    """Zero a convolution's weights (no grad) for the block, then restore them."""
+    saved = [p.detach().clone() for p in conv.parameters()]
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.zero_()
+        try:
+            yield
+        finally:
+            for p, value in zip(conv.parameters(), saved, strict=True):
+                p.copy_(value)
+
+
+@pytest.fixture(scope="module")
+def colour_vqgan():
+    torch.manual_seed(0)
+    return VQGAN(replace(load_preset("tiny").model, colour_skip=True)).eval()
+
+
+def test_colour_skip_adds_each_tokens_colour_up_sampled_bicubically(colour_vqgan):
+    """With the convolutions silenced, a decode is the colour field alone: each token's colour
+    far from other tokens, and a smooth ramp across a border instead of a 16-px step."""
+    decoder = colour_vqgan.decoder
+    tokens = torch.zeros(1, 4, 8, dtype=torch.int64)
+    tokens[..., 4:] = 5  # two colours side by side
+    latents = colour_vqgan.quantizer.lookup(tokens)
+    colours = decoder.to_colour(latents)[0, :, 0]  # [C, 8]
+    with silenced(decoder.conv_out):
+        row = colour_vqgan.decode_codes(tokens)[0, :, 32]  # [C, 128] pixels of one row
+    torch.testing.assert_close(row[:, :16], colours[:, :1].expand(-1, 16))
+    torch.testing.assert_close(row[:, -16:], colours[:, -1:].expand(-1, 16))
+    step = (colours[:, 4] - colours[:, 3]).abs()
+    assert ((row[:, 63] - row[:, 64]).abs() < step / 4).all()  # no step at the token border
+    torch.testing.assert_close((row[:, 63] + row[:, 64]) / 2, (colours[:, 3] + colours[:, 4]) / 2)
+
+
+def test_colour_skip_keeps_streamed_decoding_exact(colour_vqgan):
+    tokens = colour_vqgan.encode(image(128, 384, seed=6))
+    whole = to_uint8(colour_vqgan.decode_codes(tokens[None]))[0]
+    margin = colour_vqgan.config.decode_margin
+    colour_vqgan.config.decode_margin = math.ceil(colour_vqgan.decoder.reach_px() / 16)
+    try:
+        streamed = colour_vqgan.decode(tokens)
+    finally:
+        colour_vqgan.config.decode_margin = margin
+    assert torch.equal(streamed, whole)
+
+
+def test_colour_skip_gives_the_encoder_each_blocks_mean_colour(colour_vqgan):
+    """The encoder's linear path sees a 16x16 block only through its mean colour: with the
+    convolutions silenced, two textures of equal block means get the same latents."""
+    encoder = colour_vqgan.encoder
+    noise = torch.rand(1, 3, 64, 64) * 2 - 1
+    flat = F.interpolate(F.avg_pool2d(noise, 16), scale_factor=16, mode="nearest")
+    with silenced(encoder.conv_out):
+        torch.testing.assert_close(encoder(noise), encoder(flat))
+    with torch.no_grad():
+        assert not torch.allclose(encoder(noise), encoder(flat))  # the convolutions see texture

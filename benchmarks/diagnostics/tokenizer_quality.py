@@ -1,7 +1,7 @@
 """Held-out reconstruction quality of a trained VQGAN against the equal-bits palette baseline.
 
     python -m benchmarks.diagnostics.tokenizer_quality CHECKPOINT [--n 64] [--wide-n 16]
-        [--square-n 16] [--out FILE.json]
+        [--square-n 16] [--out FILE.json] [--grid FILE.png]
 
 Images are procedural landscapes (procedural-landscapes-v1) from the val split, never seen in
 training: 256x256 crops, plus 256x1024 wide and 512x512 canvases encoded and decoded in tiles.
@@ -9,7 +9,8 @@ Reports PSNR (dB, mean per image), SWD x1e3 (evaluation.swd, no weights needed) 
 tiled canvases, the seam ratio at the 256-px tile lines
 (``benchmarks.diagnostics.output_checks.seam_ratio``: about 1 for real images). The baseline spends
 the same bits per 16x16 block: area down-sampling, a k-means palette of the codebook's size, bicubic
-up-sampling.
+up-sampling. ``--grid`` writes the first 8 held-out 256x256 images over their VQGAN and baseline
+reconstructions, to look at.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from nuwa.data.loaders import load_records
 from nuwa.io import atomic_write_json
 from nuwa.tokenizer import load_tokenizer
 from nuwa.tokenizer.baseline import PaletteBaseline
+from nuwa.train.images import save_grid
 from nuwa.train.tokenizer import psnr
 
 VAL_SEED = 1_000_000  # the val split of the procedural source starts here
 TILE_SEAM_PX = 256  # the tokenizer's tile
+GRID = 8  # images in the --grid PNG
 
 
 def swd_x1e3(real: np.ndarray, fake: np.ndarray) -> float:
@@ -47,11 +50,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=64, help="held-out 256x256 images")
     parser.add_argument("--wide-n", type=int, default=16, help="held-out 256x1024 canvases")
     parser.add_argument("--square-n", type=int, default=16, help="held-out 512x512 canvases")
+    parser.add_argument(
+        "--train-n", type=int, default=512, help="training images the baseline's palette fits"
+    )
     parser.add_argument("--out", help="write the results here as JSON")
+    parser.add_argument("--grid", help="write originals / VQGAN / baseline rows here as PNG")
     args = parser.parse_args(argv)
 
     model = load_tokenizer(args.checkpoint, kind="vqgan")
-    train = np.stack([r.image for r in load_records("procedural:512", size=256, split="train")])
+    train = np.stack(
+        [r.image for r in load_records(f"procedural:{args.train_n}", size=256, split="train")]
+    )
     val = np.stack([r.image for r in load_records(f"procedural:{args.n}", size=256, split="val")])
     wide = np.stack([render_landscape(VAL_SEED + i, 1024, 256).image for i in range(args.wide_n)])
     square = np.stack(
@@ -78,6 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
             row["seam_ratio_real"] = float(seam_ratio(images, TILE_SEAM_PX).mean())
             seams = f"  seams {row['seam_ratio']:.2f} (real {row['seam_ratio_real']:.2f})"
         results[name] = row
+        if args.grid and name == "val_256x256":
+            save_grid(args.grid, [images[:GRID], recon[:GRID], baseline_recon[:GRID]])
         print(
             f"{name:20s} PSNR {row['psnr']:.2f} dB (baseline {row['baseline_psnr']:.2f})  "
             f"SWDx1e3 {row['swd_x1e3']:.1f} (baseline {row['baseline_swd_x1e3']:.1f}){seams}"

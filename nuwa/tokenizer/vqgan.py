@@ -38,6 +38,9 @@ class VQGANConfig:
     dead_code_threshold: float = 0.1  # restart codes whose EMA uses/step fall below this
     decode_margin: int = 2  # tokens of neighbour context (halo) around each decoded patch
     local_decoder: bool = True  # PixelNorm, no attention: decoding ignores the canvas around
+    # a linear colour path around the convolutions: the encoder adds each 16x16 block's mean
+    # colour to its latent, the decoder each token's colour up-sampled bicubically (colour_field)
+    colour_skip: bool = False
 
     def __post_init__(self) -> None:
         if 2 ** (len(self.ch_mult) - 1) != DOWNSAMPLE:
@@ -63,8 +66,15 @@ class VQGAN(nn.Module):
             tile=config.tile,
             z_channels=config.z_channels,
         )
-        self.encoder = Encoder(in_channels=config.in_channels, **arch)
-        self.decoder = Decoder(out_channels=config.in_channels, local=config.local_decoder, **arch)
+        self.encoder = Encoder(
+            in_channels=config.in_channels, colour_skip=config.colour_skip, **arch
+        )
+        self.decoder = Decoder(
+            out_channels=config.in_channels,
+            local=config.local_decoder,
+            colour_skip=config.colour_skip,
+            **arch,
+        )
         self.quantizer = VectorQuantizer(
             dim=config.z_channels,
             codebook_size=config.codebook_size,
