@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -31,3 +33,13 @@ def test_reports_every_set_beside_the_baseline_and_draws_the_grid(tmp_path):
     assert "seam_ratio" not in results["val_256x256"]
     # rows: originals, VQGAN, baseline; one column per held-out 256x256 image
     assert Image.open(grid).size == (2 * 256, 3 * 256)
+
+
+def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path):
+    module = "benchmarks.diagnostics.tokenizer_quality"
+    missing = str(tmp_path / "none.safetensors")
+    done = subprocess.run([sys.executable, "-m", module, missing], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"tokenizer_quality: error: checkpoint not found: {missing}"
+    ]

@@ -16,6 +16,7 @@ reconstructions, to look at.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from benchmarks.diagnostics.output_checks import seam_ratio
 from evaluation.swd import SWD
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import load_records
+from nuwa.errors import run_reporting
 from nuwa.io import atomic_write_json
 from nuwa.tokenizer import load_tokenizer
 from nuwa.tokenizer.baseline import PaletteBaseline
@@ -98,5 +100,9 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-if __name__ == "__main__":
+def _command() -> None:
     main()
+
+
+if __name__ == "__main__":  # a missing or corrupt checkpoint is one line, not a traceback
+    sys.exit(run_reporting("tokenizer_quality", _command))
