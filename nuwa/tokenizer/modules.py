@@ -207,7 +207,7 @@ class Decoder(nn.Module):
         radius): each 3x3 convolution adds one feature at its resolution, and each nearest
         up-sampling one more output pixel. A halo of ``ceil(reach / 16)`` tokens makes windowed
         decoding exact; a trained decoder's influence fades much sooner (``decode_margin``)."""
-        px = 2 ** (len(self.widths) - 1)  # pixels per latent feature: the factor
+        px = self.factor  # pixels per latent feature
 
         def convs(module: nn.Module) -> int:
             return sum(m.kernel_size[0] // 2 for m in module.modules() if isinstance(m, nn.Conv2d))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from nuwa.tokenizer.losses import VQLossConfig
 from nuwa.tokenizer.vqgan import VQGAN, VQGANConfig
@@ -51,13 +51,19 @@ def preset_names() -> list[str]:
 
 def load_preset(name: str) -> TokenizerPreset:
     """The preset ``name`` as a typed dataclass (ValueError naming the known ones if unknown)."""
+    merged = OmegaConf.merge(OmegaConf.structured(TokenizerPreset), preset_values(name))
+    return OmegaConf.to_object(merged)
+
+
+def preset_values(name: str) -> DictConfig:
+    """The values of ``name``.yaml over those of the presets its defaults list names, as hydra
+    composes them (``schema`` and ``_self_`` are hydra's and add no values)."""
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown tokenizer preset {name!r}; known: {', '.join(preset_names())}")
     values = OmegaConf.load(path)
-    values.pop("defaults", None)
-    merged = OmegaConf.merge(OmegaConf.structured(TokenizerPreset), values)
-    return OmegaConf.to_object(merged)
+    parents = [d for d in values.pop("defaults", []) if d not in ("schema", "_self_")]
+    return OmegaConf.merge(*(preset_values(parent) for parent in parents), values)
 
 
 def build_vqgan(name: str) -> VQGAN:
