@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +27,7 @@ from benchmarks.experiments.ablation_arms import ARMS, VARIANTS, Variant
 from benchmarks.experiments.ablation_plots import plot_figures
 from benchmarks.experiments.ablation_results import arm_results, measure_seed, relative_speed
 from benchmarks.experiments.ablation_verdicts import format_verdicts, verdicts, write_verdicts
+from benchmarks.experiments.jobs import call, run_parallel, script
 from benchmarks.harness.config import resolve_config
 from benchmarks.harness.run import Identity, RunOutcome, evaluate
 from benchmarks.task_commands import DEFAULT_OUT, load_pipeline
@@ -114,17 +111,11 @@ def run_dir(out: Path, preset: Preset, variant: str, seed: int) -> Path:
     return sweep_dir(out, preset) / variant / f"seed{seed}"
 
 
-def _script(name: str) -> str:
-    """A console script of this installation (beside the running Python), else from PATH."""
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.exists() else name
-
-
 def tokenize_command(out: Path, preset: Preset, tokenizer: Path, split: str) -> list[str]:
     """The ``nuwa-data tokenize`` call that writes the preset's ``train`` or ``val`` shards."""
     count = preset.train_images if split == "train" else preset.val_images
     return [
-        _script("nuwa-data"), "tokenize",
+        script("nuwa-data"), "tokenize",
         "--tokenizer", str(tokenizer),
         "--source", f"procedural:{count}",
         "--split", split,
@@ -137,7 +128,7 @@ def train_command(out: Path, preset: Preset, variant: str, seed: int) -> list[st
     """The ``nuwa-train stage=transformer`` call that trains one arm under one seed."""
     shards = sweep_dir(out, preset) / "shards"
     return [
-        _script("nuwa-train"),
+        script("nuwa-train"),
         "stage=transformer",
         f"model={preset.model}",
         f"ablation={variant}",
@@ -150,45 +141,6 @@ def train_command(out: Path, preset: Preset, variant: str, seed: int) -> list[st
         f"model.canvas=[{preset.canvas[0]},{preset.canvas[1]}]",
         *preset.train_overrides,
     ]
-
-
-def _call(command: list[str]) -> None:
-    print("$ " + " ".join(command), flush=True)
-    if subprocess.run(command).returncode != 0:
-        raise TaskError(f"step failed: {' '.join(command[:3])} ... (see its output above)")
-
-
-def run_parallel(commands: list[tuple[list[str], Path]], jobs: int) -> None:
-    """Run ``(command, log file)`` pairs ``jobs`` at a time, the CPU's threads split evenly
-    between them (one job: its output goes to the terminal, not the log). The first failure
-    stops the others (each resumes from its last checkpoint on the next call)."""
-    if jobs == 1:
-        for command, _ in commands:
-            _call(command)
-        return
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
-    pending, running = list(commands), []
-    try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                command, log = pending.pop(0)
-                log.parent.mkdir(parents=True, exist_ok=True)
-                print(f"$ {' '.join(command)}  > {log}", flush=True)
-                with open(log, "ab") as sink:
-                    process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
-                running.append((command, log, process))
-            time.sleep(1)
-            for entry in list(running):
-                command, log, process = entry
-                if process.poll() is None:
-                    continue
-                running.remove(entry)
-                if process.returncode != 0:
-                    raise TaskError(f"step failed: {' '.join(command[:4])} ... (see {log})")
-                print(f"done: {log.parent}", flush=True)
-    finally:
-        for _, _, process in running:
-            process.terminate()
 
 
 def evaluate_variant(
@@ -276,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
             f"the ablations tokenise with the bundled tokenizer, and {tokenizer} is missing"
         )
     for step in prepare:
-        _call(step)
+        call(step)
     run_parallel([(command, folder / "train.log") for command, folder in training], args.jobs)
     if args.stage == "train":
         return 0

@@ -17,6 +17,7 @@ FIELDS = (
     "tokens_per_s",
     "mfu",
     "elapsed_s",
+    "train_flops",
 )
 
 

@@ -12,8 +12,8 @@ optimizer step per patch (``nuwa.train.objective``). Writes to ``run_dir``:
   and continues exactly (every batch is a pure function of the seed and its index).
 * ``model.safetensors``: the weights alone for ``nuwa.model.checkpoint.load_model``: the EMA
   when on, or the raw weights if their held-out loss is lower.
-* ``log.csv``: batch, optimizer step, loss, lr, tokens/s, MFU and training seconds (grids and
-  checkpoints excluded), also printed to stdout.
+* ``log.csv``: batch, optimizer step, loss, lr, tokens/s, MFU, training seconds (grids and
+  checkpoints excluded) and the training FLOPs so far (all ranks), also printed to stdout.
 * ``samples/batch_*.png``: rows of data canvases, text-to-image samples with their captions,
   and right-outpainting of the data's left half.
 * ``eval.json``: held-out loss (``val_shards``) of the raw and the EMA weights, and which was
@@ -235,6 +235,7 @@ class Trainer:
                     "tokens_per_s": self.dist.world_size * batches * batch_tokens / seconds,
                     "mfu": batches * batch_flops / seconds / peak,
                     "elapsed_s": self.elapsed,
+                    "train_flops": self.dist.world_size * done * batch_flops,
                 }
                 if main:
                     log.append(row)
