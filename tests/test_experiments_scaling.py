@@ -63,10 +63,16 @@ def test_two_sizes_train_and_report_loss_against_flops(shards, tmp_path, capsys)
     assert larger["train_flops"] > summary["runs"]["L2-d64"]["train_flops"]
     assert larger["parameters"] > summary["runs"]["L2-d64"]["parameters"]
     assert "| L3-d128 |" in capsys.readouterr().out
-    # a second call reuses the finished runs
-    with open(out / "L2-d64" / "log.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == 2
+    # a second call reuses the finished runs: it trains nothing and rewrites no weights
+    weights = {
+        name: (out / name / "model.safetensors").stat().st_mtime_ns for name in summary["runs"]
+    }
     assert scaling.main(argv) == 0
+    for name, mtime in weights.items():
+        assert (out / name / "model.safetensors").stat().st_mtime_ns == mtime
+        with open(out / name / "log.csv", newline="") as f:
+            assert len(list(csv.DictReader(f))) == 2
+    assert json.loads((out / "scaling.json").read_text())["runs"] == summary["runs"]
 
 
 def test_missing_shards_and_unknown_sizes_are_one_line_errors(tmp_path, capsys):

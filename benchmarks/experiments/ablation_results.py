@@ -15,7 +15,6 @@ seed-averaged value never shares a column with a single run's.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -33,6 +32,7 @@ from nuwa.io import atomic_write_json
 from nuwa.layout import PatchGrid
 from nuwa.model.checkpoint import load_model
 from nuwa.sampling import SamplerOptions, sample
+from nuwa.train.log import read_log
 
 SPEED_CANVAS = (3, 3)  # patches: the training canvas, sampled step by step for every arm
 SPEED_PROMPT = "a clear sky over two ranges of snowy peaks above a calm lake"
@@ -46,11 +46,9 @@ def _digest(value: Any) -> str:
 
 def loss_curve(log_csv: Path) -> list[dict[str, float]]:
     """``batch``, ``optimizer_step`` and ``loss`` of every logged batch of a training run."""
-    with open(log_csv, newline="") as handle:
-        return [
-            {key: float(row[key]) for key in ("batch", "optimizer_step", "loss")}
-            for row in csv.DictReader(handle)
-        ]
+    return [
+        {key: row[key] for key in ("batch", "optimizer_step", "loss")} for row in read_log(log_csv)
+    ]
 
 
 @torch.no_grad()

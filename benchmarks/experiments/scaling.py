@@ -16,7 +16,6 @@ reused.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import sys
@@ -29,7 +28,9 @@ from benchmarks.experiments.jobs import run_parallel, script
 from benchmarks.task_commands import DEFAULT_OUT
 from benchmarks.tasks import TaskError
 from nuwa.io import atomic_write_bytes, atomic_write_json
+from nuwa.model import count_parameters
 from nuwa.model.checkpoint import load_model
+from nuwa.train.log import read_log
 
 
 @dataclass(frozen=True)
@@ -74,24 +75,22 @@ def train_command(size: Size, args: argparse.Namespace) -> list[str]:
 
 def read_run(run_dir: Path) -> dict:
     """One finished run: its training curve (loss against FLOPs) and exported held-out loss."""
-    with open(run_dir / "log.csv", newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("train_flops")]
+    rows = [row for row in read_log(run_dir / "log.csv") if row.get("train_flops") is not None]
     if not rows:
         raise TaskError(f"{run_dir / 'log.csv'} has no FLOPs column; retrain this run")
     report = json.loads((run_dir / "eval.json").read_text())
     if "exported" not in report or report["exported"] not in report:
         raise TaskError(f"{run_dir / 'eval.json'} has no held-out loss; pass --val-shards")
-    model = load_model(run_dir / "model.safetensors")
-    text = sum(p.numel() for p in model.text.parameters()) if model.text is not None else 0
+    parameters = count_parameters(load_model(run_dir / "model.safetensors").cfg)
     return {
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "text_tower_parameters": text,
+        "parameters": parameters["total"],
+        "text_tower_parameters": parameters["text_tower"],
         "batches": report["batches"],
-        "train_flops": float(rows[-1]["train_flops"]),
+        "train_flops": rows[-1]["train_flops"],
         "heldout_loss": report[report["exported"]]["loss"],
         "curve": {
-            "train_flops": [float(row["train_flops"]) for row in rows],
-            "loss": [float(row["loss"]) for row in rows],
+            "train_flops": [row["train_flops"] for row in rows],
+            "loss": [row["loss"] for row in rows],
         },
     }
 

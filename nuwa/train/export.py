@@ -25,7 +25,6 @@ Writes to ``--out``:
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import shutil
@@ -55,6 +54,7 @@ from nuwa.model.checkpoint import load_model, save_model
 from nuwa.sampling import PAPER_TOP_K_FRACTION
 from nuwa.tokenizer import load_tokenizer, save_tokenizer
 from nuwa.train.heldout import heldout_loss
+from nuwa.train.log import read_log
 
 # The grid's settings (recorded in metrics.json): the pipeline's defaults. top-k keeps the paper's
 # fraction of the codebook, 768 of 16384 codes (a commented-out line of the paper's source), which
@@ -109,12 +109,11 @@ def training_curve(runs: list[Path], out: Path) -> None:
     lr = ax.twinx()
     offset = 0
     for phase, run in enumerate(runs, 1):
-        with open(run / "log.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_log(run / "log.csv")
         steps = [offset + int(r["optimizer_step"]) for r in rows]
         label = f"phase {phase}" if len(runs) > 1 else "training loss"
-        ax.plot(steps, [float(r["loss"]) for r in rows], label=label)
-        lr.plot(steps, [float(r["lr"]) for r in rows], color="tab:gray", linestyle="--")
+        ax.plot(steps, [r["loss"] for r in rows], label=label)
+        lr.plot(steps, [r["lr"] for r in rows], color="tab:gray", linestyle="--")
         offset = steps[-1]
     ax.set_xlabel("optimizer step (one per patch: render-and-optimize)")
     ax.set_ylabel("training loss (nats/token)")

@@ -40,3 +40,13 @@ class CsvLog:
     def append(self, row: dict) -> None:
         with open(self.path, "a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, FIELDS, lineterminator="\n").writerow(row)
+
+
+def read_log(path: str | Path) -> list[dict[str, float | None]]:
+    """Every row of a ``log.csv`` as numbers; a field the run did not log is None (an empty cell,
+    as ``train_flops`` in logs written before that column existed)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [
+            {key: float(value) if value else None for key, value in row.items()}
+            for row in csv.DictReader(f)
+        ]
