@@ -80,9 +80,9 @@ def transplant(model: Nuwa, counts: torch.Tensor) -> Nuwa:
     specials = old_rows[old_size:]  # BOS, MASK
 
     result = Nuwa(replace(model.cfg, codebook_size=new_size))
-    state = model.state_dict()
+    state = model.state_dict()  # a live model's: complete, a frozen text tower included
     state["tok_emb.weight"] = torch.cat([rows, specials])
-    result.load_state_dict(state, strict=not (model.text is not None and model.text.pretrained))
+    result.load_state_dict(state)
     return result
 
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"{args.out} exists; give a new --out (nothing is overwritten)")
         model = load_model(args.model)
         counts, items = cooccurrence(TokenShards(args.old_shards), TokenShards(args.new_shards))
-        result = transplant(model, counts)
+        result, share = transplant(model, counts), agreement(counts)
         save_model(
             result,
             args.out,
@@ -115,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
                     "old_shards": str(args.old_shards),
                     "new_shards": str(args.new_shards),
                     "items": items,
-                    "agreement": agreement(counts),
+                    "agreement": share,
                 }
             },
         )
         print(
             f"wrote {args.out}: {model.codebook_size} -> {result.codebook_size} codes from "
             f"{items} shared items; the chosen old code is the old code at "
-            f"{agreement(counts):.1%} of positions"
+            f"{share:.1%} of positions"
         )
         return 0
 
