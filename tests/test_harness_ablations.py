@@ -13,7 +13,7 @@ from harness_fakes import TINY_FEATURES, register_tiny_extractors
 
 from benchmarks.experiments import ablation_results, ablation_verdicts, ablations
 from benchmarks.experiments.reproduce import reproduce
-from leaderboard import import_paper, load_results, load_table
+from leaderboard import append_rows, import_paper, load_results, load_table, rows_from_results
 
 ARMS = ("none", "pos_emb_post")
 
@@ -144,3 +144,10 @@ def test_a_one_batch_sweep_trains_two_seeds_and_writes_seed_averaged_rows(tmp_pa
     args.dry_run = False
     assert ablations.run(args) == 0
     assert len([row for row in load_table(table) if row.source == "ours"]) == 12
+    # One seed's own run of the same task lands beside the seed means, in a column of its own
+    # (one column may hold only one metric id).
+    single = load_results(results["extra"]["per_seed_results"][0])
+    assert append_rows(rows_from_results(single), table) == 2
+    ours = [row for row in load_table(table) if row.source == "ours"]
+    block_fid = {row.metric for row in ours if row.metric_base == "block_fid"}
+    assert {name.endswith(ablation_results.SEED_MEAN) for name in block_fid} == {True, False}

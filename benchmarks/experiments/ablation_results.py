@@ -9,8 +9,9 @@ optimizer steps (``log.csv``), and its sampling cost in CPU milliseconds per pat
 Per arm (``arm_results``): one results file whose every quantity is the **mean over seeds**, with
 ``per_seed`` and a Student-t 95% interval over the seeds (``seed_interval``): the seeds are the
 repeats that matter here (training noise), the bootstrap over one run's samples is not. Each
-harness metric keeps its id with ``"aggregate": "mean over training seeds"`` added, so a
-seed-averaged value never shares a column with a single run's.
+harness metric keeps its id with ``"aggregate": "mean over training seeds"`` added, and its name
+with ``SEED_MEAN`` appended, so a seed-averaged value never shares a column with a single run's
+(the leaderboard keys a column by its readable name and refuses two ids under one).
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def seed_interval(values: list[float], level: float = 0.95) -> dict[str, Any] | 
     }
 
 
+SEED_MEAN = " · mean over training seeds"
+
+
 def averaged(template: MetricEntry, values: list[float]) -> MetricEntry:
     """``template`` (one seed's entry) with the mean over seeds, ``per_seed`` and their interval;
     its id and config say that it is a seed average."""
@@ -122,6 +126,7 @@ def averaged(template: MetricEntry, values: list[float]) -> MetricEntry:
     entry: MetricEntry = {
         **{k: v for k, v in template.items() if k not in ("interval", "no_interval")},
         "id": _digest({"metric": template["id"], "aggregate": config["aggregate"]}),
+        "name": template["name"] + SEED_MEAN,
         "value": float(np.mean(values)),
         "config": config,
         "stderr": None if interval is None else float(np.std(values, ddof=1) / math.sqrt(n)),
