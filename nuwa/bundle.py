@@ -36,9 +36,9 @@ OPTIONAL_FILES = ("pg_tokenizer", "video_model")
 # The SHA-256 of each file the package ships, pinned here so a bundle whose files and SHA256SUMS
 # were both replaced is still refused. `python -m nuwa.train.export` prints these lines.
 PINNED_SHA256 = {
-    "model.safetensors": "edd06ed336076cd9b1a7ff07ac1a1072186107b149b1c90f318ecf2fa378a072",
-    "tokenizer.safetensors": "04f45c8a4a7849306411ac2835c42d3174ca191ba47a992cd651736d9b761073",
-    "video_model.safetensors": "3639b28745370a2018e2c9d02dc410eec78fcbd03f9b8943037481f1e9c01775",
+    "model.safetensors": "e43ee328ee2fd834fe02ff4c687d38407a598d950f3bfc4c2a2117fc051c6611",
+    "tokenizer.safetensors": "7bb536d0dc0988c896b0430ae52851bf69d8775d67ddbb84a2e4c26dd8b9f084",
+    "video_model.safetensors": "9131de62183329d71d63f2f2afd0278a0e2064b7c7b5ac17a4711c3a6ba66763",
 }
 
 

@@ -247,5 +247,13 @@ class Decoder(nn.Module):
         instead of learning a smooth interpolation through 15 convolutions. Bicubic reads 2
         tokens around each one (32 px), inside the convolutions' reach.
         """
-        colours = self.to_colour(z)
-        return F.interpolate(colours, scale_factor=self.factor, mode="bicubic", align_corners=False)
+        # In float64, then cast back: in float32 this path (1x1 convolution, bicubic) came out up
+        # to 5e-7 apart on 1 and 2 CPU threads, which flipped the rounding of 1-2 decoded pixels
+        # per 512² canvas, so the same tokens gave other bytes on another thread count (and each
+        # torchrun rank runs one thread). Every other layer of the decoder agreed bit for bit.
+        conv = self.to_colour
+        colours = F.conv2d(z.double(), conv.weight.double(), conv.bias.double())
+        field = F.interpolate(
+            colours, scale_factor=self.factor, mode="bicubic", align_corners=False
+        )
+        return field.to(z.dtype)

@@ -10,11 +10,12 @@ of the old code it most often sits on: ``A`` and ``B`` are the same items tokeni
 the new tokenizer (``nuwa-data tokenize`` with the same ``--source`` and ``--size``), so their
 codes align position by position. The result is a starting point for ``nuwa-train ... init=``.
 
-Measured on the procedural landscapes (bundled ``small`` model, ``small_colour`` tokenizer, 480
-aligned images; held-out nats/token on 32 images): the transplant starts at 5.05, against 6.65 for
-the unchanged model and 6.43 for the new codes' unigram. After 150 batches of fine-tuning it is at
-2.173 with the caption and 2.254 without it; the same 150 batches from scratch reach 2.198 and
-2.199, so the scratch model has not yet learned to use its caption and the transplant kept that.
+Measured on the procedural landscapes (the v1 bundle's ``small`` model, the ``small_colour``
+tokenizer, 480 aligned images; held-out nats/token on 32 images): the transplant starts at 5.05,
+against 6.65 for the unchanged model and 6.43 for the new codes' unigram. After 150 batches of
+fine-tuning it is at 2.173 with the caption and 2.254 without it; the same 150 batches from
+scratch reach 2.198 and 2.199, so the scratch model has not yet learned to use its caption and the
+transplant kept that. The v2 bundle's image model was made this way.
 """
 
 from __future__ import annotations
