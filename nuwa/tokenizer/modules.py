@@ -247,12 +247,14 @@ class Decoder(nn.Module):
         instead of learning a smooth interpolation through 15 convolutions. Bicubic reads 2
         tokens around each one (32 px), inside the convolutions' reach.
         """
-        # In float64, then cast back: in float32 this path (1x1 convolution, bicubic) came out up
-        # to 5e-7 apart on 1 and 2 CPU threads, which flipped the rounding of 1-2 decoded pixels
-        # per 512² canvas, so the same tokens gave other bytes on another thread count (and each
-        # torchrun rank runs one thread). Every other layer of the decoder agreed bit for bit.
+        # On CPU in float64, then cast back: in float32 this path (1x1 convolution, bicubic) came
+        # out up to 5e-7 apart on 1 and 2 threads, which flipped the rounding of 1-2 decoded
+        # pixels per 512² canvas, so the same tokens gave other bytes on another thread count
+        # (and each torchrun rank runs one thread). Every other layer agreed bit for bit. Other
+        # devices keep their own dtype (MPS has no float64).
+        exact = torch.float64 if z.device.type == "cpu" else z.dtype
         conv = self.to_colour
-        colours = F.conv2d(z.double(), conv.weight.double(), conv.bias.double())
+        colours = F.conv2d(z.to(exact), conv.weight.to(exact), conv.bias.to(exact))
         field = F.interpolate(
             colours, scale_factor=self.factor, mode="bicubic", align_corners=False
         )
