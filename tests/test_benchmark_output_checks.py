@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from benchmarks.diagnostics.output_checks import frame_mae, region_mae, seam_ratio
+from benchmarks.diagnostics.output_checks import frame_mae, main, region_mae, seam_ratio
 
 
 def ramp(h: int, w: int) -> np.ndarray:
@@ -44,3 +46,36 @@ def test_region_mae_and_frame_mae_are_plain_pixel_means():
     video = np.zeros((1, 3, 4, 4, 3), dtype=np.uint8)
     video[0, 1] = 6
     np.testing.assert_array_equal(frame_mae(video), [6.0])
+
+
+@pytest.fixture
+def tiny_model(monkeypatch):
+    """The checks on a tiny untrained image model (64-px patches), in seconds."""
+    from benchmarks.diagnostics import output_checks
+    from nuwa.model import Nuwa, preset
+    from nuwa.pipeline import Pipeline
+    from nuwa.tokenizer import build_vqgan
+
+    pipe = Pipeline(Nuwa(preset("tiny")).eval(), build_vqgan("tiny").eval())
+    monkeypatch.setattr(output_checks, "load_pipeline", lambda *args, **kwargs: pipe)
+
+
+def test_the_checks_run_one_at_a_time_on_either_split_with_the_sampler_recorded(
+    tiny_model, tmp_path, capsys
+):
+    argv = ["--n", "8", "--width", "512", "--height", "256"]
+    reports = {}
+    for split in ("test", "val"):
+        out = tmp_path / split
+        assert main([*argv, "--checks", "seams", "motion", "--split", split,
+                     "--temperature", "0.7", "--out", str(out)]) == 0  # fmt: skip
+        reports[split] = json.loads((out / "output_checks.json").read_text())
+    test, val = reports["test"], reports["val"]
+    assert "given_region" not in test and "seams" in test
+    assert test["motion_skipped"].endswith("is an image model")
+    assert test["sampler"] == {"temperature": 0.7} and val["split"] == "val"
+    assert test["seams"]["real@256px"] != val["seams"]["real@256px"]  # other scenes
+    assert "val split, n = 8, sampler: temperature 0.7" in capsys.readouterr().out
+    for bad in (["--top-k", "0"], ["--temperature", "-1"], ["--checks", "colour"]):
+        with pytest.raises(SystemExit):
+            main([*argv, *bad, "--out", str(tmp_path / "bad")])

@@ -113,6 +113,34 @@ def test_export_adds_a_video_model_that_the_video_tasks_load(run, shards, tmp_pa
     assert height == 7 * 256 + 4 * 128 + 12 * 8
 
 
+def test_a_bundle_rebuilt_from_a_base_bundle_keeps_its_image_model(phases, shards, tmp_path):  # noqa: F811
+    first, run = phases
+    tokenizer, base = shards / "tok.safetensors", tmp_path / "base"
+    argv = ["--run", str(run), "--tokenizer", str(tokenizer), "--out", str(base), "--name", "toy"]
+    argv += ["--earlier-run", str(first), "--val-shards", str(shards / "val")]
+    assert export.main(argv) == 0
+    rebuilt = tmp_path / "rebuilt"
+    argv = ["--base-bundle", str(base), "--tokenizer", str(tokenizer), "--name", "toy-2"]
+    assert export.main([*argv, "--out", str(rebuilt), "--decode-margin", "0"]) == 0
+    old, new = Pipeline.from_bundled(directory=base), Pipeline.from_bundled(directory=rebuilt)
+    assert new.model_id.startswith("toy-2@") and new.tokenizer.config.decode_margin == 0
+    assert old.tokenizer.config.decode_margin == load_tokenizer(tokenizer).config.decode_margin
+    for key, value in old.model.state_dict().items():
+        assert torch.equal(new.model.state_dict()[key], value)  # the same float16 values
+    kept, metrics = (json.loads((d / "metrics.json").read_text()) for d in (base, rebuilt))
+    for key in ("training", "run_eval", "heldout"):
+        assert metrics[key] == kept[key]
+    assert metrics["image_model_from"] == "toy"
+    curves = [(d / "training_curve.png").read_bytes() for d in (base, rebuilt)]
+    assert curves[0] == curves[1]
+    with pytest.raises(SystemExit, match="must be a new folder"):
+        export.main([*argv, "--out", str(base)])
+    with pytest.raises(SystemExit):  # argparse: a base bundle keeps its own held-out numbers
+        export.main([*argv, "--out", str(tmp_path / "x"), "--val-shards", str(shards / "val")])
+    with pytest.raises(SystemExit):  # argparse: --run or --base-bundle, not both
+        export.main([*argv, "--out", str(tmp_path / "y"), "--run", str(run)])
+
+
 def test_a_bundle_without_a_video_model_says_so(run, shards, tmp_path):  # noqa: F811
     out = tmp_path / "bundle"
     argv = ["--run", str(run), "--tokenizer", str(shards / "tok.safetensors"), "--out", str(out)]

@@ -3,6 +3,12 @@
     python -m nuwa.train.export --run RUN_DIR --tokenizer TOKENIZER --out nuwa/bundled \\
         [--earlier-run PHASE_DIR ...] [--val-shards DIR] [--name NAME] [--decode-margin N]
         [--video-run RUN_DIR [--video-val-shards DIR]]
+    python -m nuwa.train.export --base-bundle BUNDLE_DIR --tokenizer TOKENIZER --out NEW_DIR ...
+
+``--base-bundle`` takes the image model from an exported bundle instead of a run: its weights (the
+same values, saved under ``--name``), its training curve and its training and held-out metrics.
+That is how a bundle gets a new video model or decoding halo without its image run folder; the
+video model comes from ``--video-run`` only.
 
 Writes to ``--out``:
 
@@ -64,23 +70,23 @@ from nuwa.train.log import read_log
 SAMPLER = {"top_k_fraction": PAPER_TOP_K_FRACTION, "temperature": 1.0, "seed": 0}
 
 
-def export_model(run: Path, out: Path, name: str) -> dict:
-    """float16 copy of ``run/model.safetensors`` at ``out`` with a readable name; returns its
-    metadata."""
-    meta = read_metadata(run / "model.safetensors", expected_kind="nuwa-model")
-    model = load_model(run / "model.safetensors").half()
+def export_model(source: Path, out: Path, name: str) -> dict:
+    """float16 copy of the model file ``source`` at ``out`` with a readable name; returns its
+    metadata. A float16 source (a bundle's) keeps its values exactly."""
+    meta = read_metadata(source, expected_kind="nuwa-model")
+    model = load_model(source).half()
     keep = {k: v for k, v in meta.items() if k not in ("kind", "config", "git_commit")}
     save_model(model, out, {**keep, "name": name, "stored_as": "float16"})
     return meta
 
 
-def check_tokenizer(path: Path, data: dict, run: Path) -> None:
-    """CheckpointError unless ``path`` makes the tokens of ``run``'s shards (same encoder and
-    codebook; the decoder may be a fine-tune), or, for runs that predate codes digests, is the
-    very file that made them."""
+def check_tokenizer(path: Path, data: dict, source: Path) -> None:
+    """CheckpointError unless ``path`` makes the tokens of the shards ``source`` trained on (same
+    encoder and codebook; the decoder may be a fine-tune), or, for runs that predate codes
+    digests, is the very file that made them."""
     recorded, ours = tokenizer_identity(data, load_tokenizer(path, kind="vqgan"), sha256_file(path))
     if recorded != ours:
-        raise CheckpointError(f"{path} is not the tokenizer of {run}'s shards")
+        raise CheckpointError(f"{path} is not the tokenizer of {source}'s shards")
 
 
 def copy_tokenizer(src: Path, dst: Path, decode_margin: int | None) -> None:
@@ -244,9 +250,62 @@ def write_sums(out: Path) -> None:
     atomic_write_text(out / "SHA256SUMS", "".join(f"{sha256_file(out / n)}  {n}\n" for n in names))
 
 
+def image_model(args: argparse.Namespace) -> dict:
+    """Write the image model, its training curve and metrics from ``--run`` (with its earlier
+    phases and ``--val-shards``) or from ``--base-bundle``; returns the metrics."""
+    model_out = args.out / "model.safetensors"
+    if args.base_bundle is not None:
+        base = args.base_bundle
+        if base.resolve() == args.out.resolve():
+            raise ValueError(f"--out must be a new folder, not --base-bundle {base}")
+        meta = export_model(base / "model.safetensors", model_out, args.name)
+        check_tokenizer(args.tokenizer, meta["data"], base / "model.safetensors")
+        curve = (base / "training_curve.png").read_bytes()
+        atomic_write_bytes(args.out / "training_curve.png", curve)
+        kept = json.loads((base / "metrics.json").read_text(encoding="utf-8"))
+        return {k: kept[k] for k in ("training", "run_eval", "heldout") if k in kept} | {
+            "image_model_from": meta["name"]
+        }
+    meta = export_model(args.run / "model.safetensors", model_out, args.name)
+    check_tokenizer(args.tokenizer, meta["data"], args.run)
+    phases = [*args.earlier_run, args.run]
+    training_curve(phases, args.out / "training_curve.png")
+    metrics = {
+        "training": training_summary(phases),
+        "run_eval": json.loads((args.run / "eval.json").read_text(encoding="utf-8")),
+    }
+    if args.val_shards:
+        metrics["heldout"] = heldout_fp16_vs_fp32(
+            args.run / "model.safetensors", model_out, args.val_shards
+        )
+    return metrics
+
+
+def video_model(args: argparse.Namespace) -> dict:
+    """Write ``--video-run``'s model beside the image model; returns its metrics."""
+    video_out = args.out / "video_model.safetensors"
+    if read_metadata(args.video_run / "model.safetensors")["config"]["extent"][2] < 1:
+        raise ValueError(f"--video-run {args.video_run} is an image model (extent f = 0)")
+    video_meta = export_model(args.video_run / "model.safetensors", video_out, f"{args.name}-video")
+    check_tokenizer(args.tokenizer, video_meta["data"], args.video_run)
+    metrics = {
+        "training": training_summary([args.video_run]),
+        "run_eval": json.loads((args.video_run / "eval.json").read_text(encoding="utf-8")),
+    }
+    if args.video_val_shards:
+        metrics["heldout"] = heldout_fp16_vs_fp32(
+            args.video_run / "model.safetensors", video_out, args.video_val_shards
+        )
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nuwa.train.export", description=__doc__)
-    parser.add_argument("--run", type=Path, required=True, help="a finished transformer run_dir")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="a finished transformer run_dir")
+    source.add_argument(
+        "--base-bundle", type=Path, help="an exported bundle whose image model the new one keeps"
+    )
     parser.add_argument(
         "--earlier-run",
         type=Path,
@@ -266,39 +325,16 @@ def main(argv: list[str] | None = None) -> int:
         "--decode-margin", type=int, default=None, help="store the tokenizer with this halo"
     )
     args = parser.parse_args(argv)
+    if args.base_bundle is not None and (args.earlier_run or args.val_shards):
+        parser.error("--earlier-run and --val-shards describe a --run, not a --base-bundle")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        meta = export_model(args.run, args.out / "model.safetensors", args.name)
-        check_tokenizer(args.tokenizer, meta["data"], args.run)
+        metrics = {"name": args.name, **image_model(args)}
         if args.video_run:
-            video_out = args.out / "video_model.safetensors"
-            if read_metadata(args.video_run / "model.safetensors")["config"]["extent"][2] < 1:
-                raise ValueError(f"--video-run {args.video_run} is an image model (extent f = 0)")
-            video_meta = export_model(args.video_run, video_out, f"{args.name}-video")
-            check_tokenizer(args.tokenizer, video_meta["data"], args.video_run)
+            metrics["video"] = video_model(args)
         copy_tokenizer(args.tokenizer, args.out / "tokenizer.safetensors", args.decode_margin)
-        phases = [*args.earlier_run, args.run]
-        training_curve(phases, args.out / "training_curve.png")
         write_sums(args.out)  # Pipeline.from_bundled checks the weights against it
-        metrics = {
-            "name": args.name,
-            "training": training_summary(phases),
-            "run_eval": json.loads((args.run / "eval.json").read_text(encoding="utf-8")),
-            "samples_png": sample_grid(args.out, args.out / "samples.png"),
-        }
-        if args.val_shards:
-            metrics["heldout"] = heldout_fp16_vs_fp32(
-                args.run / "model.safetensors", args.out / "model.safetensors", args.val_shards
-            )
-        if args.video_run:
-            metrics["video"] = {
-                "training": training_summary([args.video_run]),
-                "run_eval": json.loads((args.video_run / "eval.json").read_text(encoding="utf-8")),
-            }
-            if args.video_val_shards:
-                metrics["video"]["heldout"] = heldout_fp16_vs_fp32(
-                    args.video_run / "model.safetensors", video_out, args.video_val_shards
-                )
+        metrics["samples_png"] = sample_grid(args.out, args.out / "samples.png")
         atomic_write_json(args.out / "metrics.json", metrics)
         write_sums(args.out)
     except (CheckpointError, ValueError, FileNotFoundError, KeyError) as err:
