@@ -36,9 +36,9 @@ OPTIONAL_FILES = ("pg_tokenizer", "video_model")
 # The SHA-256 of each file the package ships, pinned here so a bundle whose files and SHA256SUMS
 # were both replaced is still refused. `python -m nuwa.train.export` prints these lines.
 PINNED_SHA256 = {
-    "model.safetensors": "e43ee328ee2fd834fe02ff4c687d38407a598d950f3bfc4c2a2117fc051c6611",
-    "tokenizer.safetensors": "7bb536d0dc0988c896b0430ae52851bf69d8775d67ddbb84a2e4c26dd8b9f084",
-    "video_model.safetensors": "9131de62183329d71d63f2f2afd0278a0e2064b7c7b5ac17a4711c3a6ba66763",
+    "model.safetensors": "53670facf556e6143f54a9e68b09590bdadde8da8880fbaa35c69aab1cc26bc3",
+    "tokenizer.safetensors": "8f6c9ac9dce7b5f10e65daeec759cad11487d5abdf23e7d752c3e7f457dd9846",
+    "video_model.safetensors": "a3567473d8b8eda1062cd84927b2ead1457065bc7ccd1e734d137e4ad0852915",
 }
 
 

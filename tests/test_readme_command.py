@@ -30,7 +30,7 @@ def test_the_readme_command_in_one_process_and_under_torchrun(tmp_path, capsys):
     single = results_of(tmp_path / "one")
     assert single["task"]["name"] == "lhqc_outpaint_up" and single["n_samples"]["effective"] == 4
     assert single["dataset"]["name"] == "procedural-landscapes-v1"
-    assert single["model"]["name"] == "nuwa-small-procedural-landscapes-v2"
+    assert single["model"]["name"] == "nuwa-small-procedural-landscapes-v2.1"
     names = [m["base"] for m in single["metrics"]]
     assert names == ["block_fid", "block_fid_pooled", "swd"]
     assert not any(m["paper_comparable"] for m in single["metrics"])  # procedural: never
