@@ -76,6 +76,9 @@ def test_the_checks_run_one_at_a_time_on_either_split_with_the_sampler_recorded(
     assert test["sampler"] == {"temperature": 0.7} and val["split"] == "val"
     assert test["seams"]["real@256px"] != val["seams"]["real@256px"]  # other scenes
     assert "val split, n = 8, sampler: temperature 0.7" in capsys.readouterr().out
+    greedy = tmp_path / "greedy"  # temperature 0 is a setting, not "unset"
+    assert main([*argv, "--checks", "seams", "--temperature", "0", "--out", str(greedy)]) == 0
+    assert json.loads((greedy / "output_checks.json").read_text())["sampler"] == {"temperature": 0}
     for bad in (["--top-k", "0"], ["--temperature", "-1"], ["--checks", "colour"]):
         with pytest.raises(SystemExit):
             main([*argv, *bad, "--out", str(tmp_path / "bad")])

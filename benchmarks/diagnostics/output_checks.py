@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checks", nargs="+", choices=CHECKS, default=list(CHECKS))
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument("--top-k", type=int, default=None, help="default: the paper's fraction")
-    parser.add_argument("--temperature", type=float, default=None, help="default: 1")
+    parser.add_argument("--temperature", type=float, default=None, help="default 1; 0: greedy")
     parser.add_argument("--size", type=int, default=512, help="outpainting scene side, px")
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--height", type=int, default=256)
@@ -203,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.n < 8:
         parser.error("--n must be at least 8 (the bootstrap interval needs 8 items)")
-    if (args.top_k is not None and args.top_k < 1) or (args.temperature or 1) <= 0:
-        parser.error("--top-k must be >= 1 and --temperature > 0")
-    sampler = {k: v for k, v in (("top_k", args.top_k), ("temperature", args.temperature)) if v}
+    if (args.top_k is not None and args.top_k < 1) or (args.temperature or 0) < 0:
+        parser.error("--top-k must be >= 1 and --temperature >= 0 (0: greedy)")
+    chosen = (("top_k", args.top_k), ("temperature", args.temperature))
+    sampler = {k: v for k, v in chosen if v is not None}
     first_seed = PROCEDURAL_SEED_BASE[args.split] + SEED_OFFSET
     start = time.perf_counter()
     report = {"checkpoint": args.checkpoint, "n": args.n, "split": args.split, "sampler": sampler}
