@@ -1,6 +1,10 @@
-"""Turn a user's device string into a torch device, or say in one line why it cannot be used."""
+"""Turn a user's device string into a torch device, or say in one line why it cannot be used;
+run a block on a given number of CPU threads."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -28,3 +32,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError(f"device {device} asked for, but torch sees no Apple GPU (MPS); use cpu")
     return resolved
+
+
+@contextmanager
+def cpu_threads(threads: int) -> Iterator[None]:
+    """Run the block with torch on ``threads`` CPU threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

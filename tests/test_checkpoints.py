@@ -13,6 +13,7 @@ import torch
 
 from nuwa.bundle import BUNDLE_DIR
 from nuwa.data.landscapes import render_landscape
+from nuwa.device import cpu_threads
 from nuwa.pipeline import Pipeline
 from nuwa.tokenizer import codes_sha256, load_preset, load_tokenizer
 
@@ -44,11 +45,8 @@ def test_the_bundled_decoder_gives_the_same_bytes_on_one_and_two_threads():
     tokenizer = load_tokenizer(BUNDLE_DIR / "tokenizer.safetensors")
     scenes = np.stack([render_landscape(2_000_000 + i, 512, 512).image for i in range(4)])
     tokens = tokenizer.encode(scenes)
-    threads, decoded = torch.get_num_threads(), []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
+    decoded = []
+    for n in (1, 2):
+        with cpu_threads(n):
             decoded.append(tokenizer.decode(tokens))
-    finally:
-        torch.set_num_threads(threads)
     assert torch.equal(decoded[0], decoded[1])

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from nuwa.adc import ExtentWarning, Plan, make_plan
+from nuwa.device import cpu_threads
 from nuwa.layout import Layout, PatchGrid
 from nuwa.model import Nuwa, preset
 from nuwa.model.decoding import PatchDecoder
@@ -38,10 +39,8 @@ EXTENTS = ((1, 1, 0), (2, 2, 0), (1, 1, 1))
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Thousands of tiny kernels: one thread avoids thread-pool overhead on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with cpu_threads(1):
+        yield
 
 
 @cache

@@ -15,6 +15,7 @@ import torch
 
 from nuwa.adc import ExtentWarning, make_plan
 from nuwa.canvas import StreamingCanvas
+from nuwa.device import cpu_threads
 from nuwa.model import Nuwa, preset
 from nuwa.model.checkpoint import save_model
 from nuwa.outpainting import BLEND_PX, paste_input
@@ -28,10 +29,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")  # toy
 @pytest.fixture(autouse=True)
 def one_thread():
     """Thousands of tiny kernels: one thread avoids thread-pool overhead on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with cpu_threads(1):
+        yield
 
 
 TOKENIZER_CODES = 64  # the "tiny" tokenizer preset's codebook; models must predict as many

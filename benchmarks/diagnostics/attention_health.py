@@ -30,6 +30,7 @@ import torch
 from benchmarks.task_commands import load_pipeline
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
+from nuwa.device import cpu_threads
 from nuwa.errors import UserError
 from nuwa.io import atomic_write_json
 from nuwa.model.blocks import attention_probe
@@ -52,14 +53,12 @@ def logit_probe() -> Iterator[list[tuple[float, float]]]:
 
 def sample_tokens(pipe, captions: list[str], side: int, dtype: torch.dtype, threads: int):
     """Token canvases ``[B, 1, H, W]`` of text-to-image at ``dtype`` on ``threads`` threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        pipe.to(dtype)
-        return pipe.text_to_image(captions, side, side, progress=False, seed=0).tokens
-    finally:
-        pipe.to(torch.float32)
-        torch.set_num_threads(previous)
+    with cpu_threads(threads):
+        try:
+            pipe.to(dtype)
+            return pipe.text_to_image(captions, side, side, progress=False, seed=0).tokens
+        finally:
+            pipe.to(torch.float32)
 
 
 def main(argv: list[str] | None = None) -> int:

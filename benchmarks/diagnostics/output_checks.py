@@ -184,6 +184,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def motion_report(args: argparse.Namespace, first_seed: int, sampler: dict) -> dict:
+    """The motion check with the checkpoint's video model, or why it was skipped."""
+    try:
+        video = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu", video=True)
+    except BundleMissingError as err:
+        return {"motion_skipped": str(err)}
+    if video.model.extent.f == 0:
+        return {"motion_skipped": f"{video.model_id} is an image model"}
+    motion = motion_checks(video, args.n, 256, args.frames, first_seed, sampler)
+    return {"video_model_id": video.model_id, "motion": motion}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.diagnostics.output_checks", description=__doc__
@@ -233,18 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(report), end="")
     print(f"wrote {args.out} in {report['seconds']:.0f} s")
     return 0
-
-
-def motion_report(args: argparse.Namespace, first_seed: int, sampler: dict) -> dict:
-    """The motion check with the checkpoint's video model, or why it was skipped."""
-    try:
-        video = load_pipeline(args.checkpoint, args.tokenizer, None, "cpu", video=True)
-    except BundleMissingError as err:
-        return {"motion_skipped": str(err)}
-    if video.model.extent.f == 0:
-        return {"motion_skipped": f"{video.model_id} is an image model"}
-    motion = motion_checks(video, args.n, 256, args.frames, first_seed, sampler)
-    return {"video_model_id": video.model_id, "motion": motion}
 
 
 if __name__ == "__main__":

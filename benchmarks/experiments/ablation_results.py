@@ -29,6 +29,7 @@ from scipy import stats
 from benchmarks.perf.common import timed
 from leaderboard import MetricEntry, Results, build_results
 from nuwa.adc import make_plan
+from nuwa.device import cpu_threads
 from nuwa.io import atomic_write_json
 from nuwa.layout import PatchGrid
 from nuwa.model.checkpoint import load_model
@@ -61,12 +62,8 @@ def sampling_ms_per_patch(model_file: Path, repeats: int = 2) -> float:
     plan = make_plan(PatchGrid(*SPEED_CANVAS), model.extent, "omega")
     text = [SPEED_PROMPT] if model.text is not None else None
     options = SamplerOptions(seed=0, wavefront=False, progress=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:  # a warm-up call, then the best of ``repeats``
+    with cpu_threads(1):  # a warm-up call, then the best of ``repeats``
         best = timed(lambda: sample(model, plan, text=text, options=options), 1, rounds=repeats)
-    finally:
-        torch.set_num_threads(threads)
     return 1000 * best.cpu / plan.num_steps
 
 
