@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from test_model_exactness import one_thread  # noqa: F401 (autouse: 1 thread on a shared CPU)
 from test_train_transformer import config, shards  # noqa: F401 (session fixture)
 
-from nuwa.train.distributed import teardown_distributed
+from nuwa.train.distributed import exit_process, teardown_distributed
 from nuwa.train.transformer import Trainer
 
 pytestmark = pytest.mark.filterwarnings("ignore::nuwa.adc.ExtentWarning")
@@ -38,7 +38,8 @@ def free_port() -> int:
 def rank_main(
     rank: int, world: int, port: int, shards_dir: Path, overrides: list[str], out: Path
 ) -> None:
-    """One torchrun rank: the environment torchrun would set, then the stage as the CLI runs it.
+    """One torchrun rank: the environment torchrun would set, then the stage as the CLI runs it,
+    ending as ``nuwa-train`` does (teardown, then ``exit_process``).
 
     Saves the rank's final weights (FSDP: the gathered ones, rank 0 only) to ``out``."""
     os.environ.update(
@@ -56,6 +57,7 @@ def rank_main(
         state = {k: v.contiguous() for k, v in weights.state_dict().items()}
         save_file(state, out / f"rank{rank}.safetensors")
     teardown_distributed()
+    exit_process(0)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +102,26 @@ def test_two_rank_gloo_run_matches_one_process_on_the_same_global_batch(
     for key, value in reference.items():
         torch.testing.assert_close(rank0[key], value, atol=2e-5, rtol=1e-4, msg=key)
     assert (tmp_path / "run" / "last.safetensors").exists()  # written by rank 0 only
+
+
+def test_exit_process_skips_finalization_only_in_a_torchrun_rank(monkeypatch, capsys):
+    exits = []
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        raise Exited
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(SystemExit) as single:
+        exit_process(3)
+    assert single.value.code == 3 and exits == []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    print("written before the exit")
+    with pytest.raises(Exited):
+        exit_process(0)
+    assert exits == [0]
+    assert capsys.readouterr().out == "written before the exit\n"

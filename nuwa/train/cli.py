@@ -9,7 +9,6 @@ A new stage is one line in STAGES (plus its config groups in nuwa/conf/train.yam
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 
 import hydra
@@ -18,7 +17,7 @@ from omegaconf import DictConfig
 from nuwa.errors import UserError, run_reporting
 from nuwa.overrides import run_hydra
 from nuwa.train.config import register_configs
-from nuwa.train.distributed import teardown_distributed
+from nuwa.train.distributed import exit_process, teardown_distributed
 
 STAGES = {  # stage name -> "module:function" taking the composed config
     "tokenizer": "nuwa.train.tokenizer:train",
@@ -49,7 +48,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         status = run_reporting("nuwa-train", work, errors=(ValueError,))
     finally:
         teardown_distributed(wait=finished)
-    sys.exit(status)
+    exit_process(status)
 
 
 def main() -> None:
