@@ -27,6 +27,7 @@ from nuwa.checkpoint import (
     CheckpointError,
     join_optimizer_state,
     load_checkpoint,
+    read_metadata,
     save_checkpoint,
     split_optimizer_state,
 )
@@ -65,6 +66,11 @@ def save_state(
         "ema_updates": int(ema.n_averaged) if ema is not None else 0,
     }
     save_checkpoint(path, tensors, meta)
+
+
+def read_state_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """:func:`save_state`'s metadata without its tensors, to check a run's settings first."""
+    return read_metadata(path, expected_kind=KIND)
 
 
 def load_state(

@@ -54,7 +54,7 @@ from nuwa.train.images import save_grid
 from nuwa.train.log import CsvLog
 from nuwa.train.objective import Objective, group_by_order, train_batch
 from nuwa.train.recipe import adamw, lr_at, resolve
-from nuwa.train.state import full_model_state, load_state, save_state
+from nuwa.train.state import full_model_state, load_state, read_state_metadata, save_state
 
 LOGGING_FIELDS = ("log_every", "ckpt_every", "sample_every", "sample_count")
 """Recipe fields a resumed run may change; any other change would break exact continuation."""
@@ -123,6 +123,11 @@ class Trainer:
         self.ema = None
         if r.ema_decay > 0 and not self.sharded:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(r.ema_decay))
+        elif r.ema_decay > 0 and self.dist.is_main:
+            tqdm.write(
+                f"model.parallel=fsdp keeps no EMA (a full copy on every rank would undo the "
+                f"sharding): model.ema_decay={r.ema_decay} is not used"
+            )
         self.steps_per_batch = self.grid.num_patches if r.loss == "patch" else 1
         self.total_steps = r.batches * self.steps_per_batch
         self.optimizer_steps, self.elapsed = 0, 0.0
@@ -296,7 +301,7 @@ class Trainer:
         path = self.run_dir / "last.safetensors"
         if not path.exists():
             return 0
-        meta = load_state(path, model=self.model, ema=self.ema, optimizer=self.optimizer)
+        meta = read_state_metadata(path)  # settings first: weights of another recipe may not load
         saved = {k: v for k, v in meta["recipe"].items() if k not in LOGGING_FIELDS}
         now = {k: v for k, v in asdict(self.recipe).items() if k not in LOGGING_FIELDS}
         now_global = self.batches.global_batch
@@ -310,6 +315,7 @@ class Trainer:
                 f"{path} was trained with other settings ({', '.join(changed) or 'model/world'}); "
                 "use a new run_dir or the original settings"
             )
+        load_state(path, model=self.model, ema=self.ema, optimizer=self.optimizer)
         self.optimizer_steps, self.elapsed = meta["optimizer_steps"], meta["elapsed_s"]
         self._set_lr()
         if self.dist.is_main:
