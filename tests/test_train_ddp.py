@@ -41,7 +41,8 @@ def rank_main(
     """One torchrun rank: the environment torchrun would set, then the stage as the CLI runs it,
     ending as ``nuwa-train`` does (teardown, then ``exit_process``).
 
-    Saves the rank's final weights (FSDP: the gathered ones, rank 0 only) to ``out``."""
+    Saves the rank's final weights and their EMA (FSDP: the gathered ones, rank 0 only) to
+    ``out``."""
     os.environ.update(
         RANK=str(rank),
         LOCAL_RANK=str(rank),
@@ -52,10 +53,11 @@ def rank_main(
     torch.set_num_threads(1)
     trainer = Trainer(config(shards_dir, out / "run", *overrides))
     trainer.run()
-    weights = trainer._gathered(trainer.model) if trainer.sharded else trainer.model
-    if weights is not None:
-        state = {k: v.contiguous() for k, v in weights.state_dict().items()}
-        save_file(state, out / f"rank{rank}.safetensors")
+    for name, module in (("", trainer.model), ("_ema", trainer.ema.module)):
+        weights = trainer._gathered(module) if trainer.sharded else module
+        if weights is not None:
+            state = {k: v.contiguous() for k, v in weights.state_dict().items()}
+            save_file(state, out / f"rank{rank}{name}.safetensors")
     teardown_distributed()
     exit_process(0)
 
@@ -65,13 +67,17 @@ def single_process(shards, tmp_path_factory):  # noqa: F811
     """One process, global batch 4: the reference the two-rank runs must reproduce."""
     runs = {}
 
-    def weights(order_per: str) -> dict[str, torch.Tensor]:
+    def weights(order_per: str) -> dict[str, dict[str, torch.Tensor]]:
+        """``{"": final weights, "_ema": their EMA}``."""
         if order_per not in runs:
             run = tmp_path_factory.mktemp("single")
             cfg = config(shards, run, *RECIPE, "model.batch_size=4", f"model.order_per={order_per}")
             trainer = Trainer(cfg)
             trainer.run()
-            runs[order_per] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            runs[order_per] = {
+                name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+                for name, module in (("", trainer.model), ("_ema", trainer.ema.module))
+            }
         return runs[order_per]
 
     return weights
@@ -93,14 +99,14 @@ def test_two_rank_gloo_run_matches_one_process_on_the_same_global_batch(
         f"model.order_per={order_per}",
     ]
     mp.spawn(rank_main, args=(2, free_port(), shards, overrides, tmp_path), nprocs=2, join=True)
-    rank0 = load_file(tmp_path / "rank0.safetensors")
-    if parallel == "ddp":
-        rank1 = load_file(tmp_path / "rank1.safetensors")
-        assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)  # bitwise: same updates
-    reference = single_process(order_per)
-    assert rank0.keys() == reference.keys()
-    for key, value in reference.items():
-        torch.testing.assert_close(rank0[key], value, atol=2e-5, rtol=1e-4, msg=key)
+    for name, reference in single_process(order_per).items():  # the weights, then their EMA
+        rank0 = load_file(tmp_path / f"rank0{name}.safetensors")
+        if parallel == "ddp":
+            rank1 = load_file(tmp_path / f"rank1{name}.safetensors")
+            assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)  # bitwise: same updates
+        assert rank0.keys() == reference.keys()
+        for key, value in reference.items():
+            torch.testing.assert_close(rank0[key], value, atol=2e-5, rtol=1e-4, msg=name + key)
     assert (tmp_path / "run" / "last.safetensors").exists()  # written by rank 0 only
 
 

@@ -161,8 +161,8 @@ def test_a_changed_recipe_does_not_resume(shards, tmp_path):
 
 
 def test_a_run_without_ema_weights_names_the_setting_rather_than_failing_to_load(shards, tmp_path):
-    """Settings are checked before tensors are loaded (an FSDP run, which keeps no EMA, resumed
-    under DDP used to fail inside torch with "model state_dict is empty")."""
+    """Settings are checked before tensors are loaded: a file without EMA weights, resumed with
+    the EMA on, used to fail inside torch with "model state_dict is empty"."""
     Trainer(config(shards, tmp_path, "model.batches=2", "model.ema_decay=0")).run()
     with pytest.raises(CheckpointError, match=r"other settings \(ema_decay\)"):
         Trainer(config(shards, tmp_path, "model.batches=2")).run()

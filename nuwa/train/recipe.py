@@ -46,7 +46,7 @@ class Recipe:
         epochs: if set, replaces ``batches`` by ``ceil(epochs x batches per epoch)`` (paper: 50).
         lr, warmup: AdamW peak lr and linear warm-up fraction, then linear decay to 0 (paper 5%).
         betas, weight_decay, grad_clip, label_smoothing: HORIZON's AdamW defaults, clip 1.0, 0.1.
-        ema_decay: EMA of the weights per optimizer step (0 disables it; fsdp keeps none).
+        ema_decay: EMA of the weights per optimizer step (0 disables it).
         caption_dropout: probability of training on the empty caption, so the sampler's
             classifier-free guidance has an unconditional model (text models only).
         precision: ``auto`` = bf16 autocast on CUDA, fp32 elsewhere (bf16 was slower on CPU).

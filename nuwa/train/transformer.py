@@ -118,17 +118,12 @@ class Trainer:
         bf16 = r.precision == "bf16" or (r.precision == "auto" and self.device.type == "cuda")
         self.autocast = torch.autocast(self.device.type, torch.bfloat16) if bf16 else nullcontext()
         self.pool_dtype = torch.bfloat16 if bf16 else None
+        self.ema = None
+        if r.ema_decay > 0:  # copied before sharding: under FSDP each rank averages its shard
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(r.ema_decay))
         self.objective = self._distribute(Objective(self.model, r.label_smoothing))
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = adamw(self.trainable, r)
-        self.ema = None
-        if r.ema_decay > 0 and not self.sharded:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(r.ema_decay))
-        elif r.ema_decay > 0 and self.dist.is_main:
-            tqdm.write(
-                f"model.parallel=fsdp keeps no EMA (a full copy on every rank would undo the "
-                f"sharding): model.ema_decay={r.ema_decay} is not used"
-            )
         self.steps_per_batch = self.grid.num_patches if r.loss == "patch" else 1
         self.total_steps = r.batches * self.steps_per_batch
         self.optimizer_steps, self.elapsed = 0, 0.0
@@ -140,7 +135,10 @@ class Trainer:
         return self.dist.world_size > 1 and self.recipe.parallel == "fsdp"
 
     def _distribute(self, objective: Objective) -> torch.nn.Module:
-        """DDP, or FSDP (each block sharded, then the rest), when launched by torchrun."""
+        """DDP, or FSDP (each block sharded, then the rest), when launched by torchrun.
+
+        Under FSDP the EMA copy is sharded the same way, so the update is local to each rank.
+        """
         if self.dist.world_size == 1:
             return objective
         if self.sharded:
@@ -152,11 +150,15 @@ class Trainer:
             warnings.filterwarnings(
                 "ignore", message=r"FSDP2-wrapped module \(FSDPCrossAttention\) returned a view"
             )
-            for block in self.model.blocks:
-                if block.cross is not None:  # its text K/V are computed once per patch, up front
-                    fully_shard(block.cross)
-                    register_fsdp_forward_method(block.cross, "text_kv")
-                fully_shard(block)
+            averaged = [self.ema.module] if self.ema is not None else []
+            for model in [self.model, *averaged]:
+                for block in model.blocks:
+                    if block.cross is not None:  # its text K/V are computed once per patch
+                        fully_shard(block.cross)
+                        register_fsdp_forward_method(block.cross, "text_kv")
+                    fully_shard(block)
+            for model in averaged:
+                fully_shard(model)
             return fully_shard(objective)
         return DDP(objective, device_ids=[self.device] if self.device.type == "cuda" else None)
 
