@@ -37,6 +37,17 @@ def test_seam_ratio_counts_row_boundaries_too_and_refuses_images_without_one():
         seam_ratio(ramp(128, 128), 256)
 
 
+def test_seam_ratio_tells_vertical_lines_from_horizontal_ones():
+    stepped = ramp(512, 512).astype(int)
+    stepped[:, :, 256:] += 40  # one vertical seam: left and right halves do not meet
+    stepped = np.clip(stepped, 0, 255).astype(np.uint8)
+    assert seam_ratio(stepped, 256, "vertical")[0] > 3.0
+    assert seam_ratio(stepped, 256, "horizontal")[0] == pytest.approx(1.0, abs=0.15)
+    assert 1.0 < seam_ratio(stepped, 256)[0] < seam_ratio(stepped, 256, "vertical")[0]
+    with pytest.raises(ValueError, match="no horizontal 256-px boundary"):
+        seam_ratio(ramp(256, 512), 256, "horizontal")
+
+
 def test_region_mae_and_frame_mae_are_plain_pixel_means():
     outputs = np.zeros((2, 8, 8, 3), dtype=np.uint8)
     outputs[:, 2:6, 2:6] = 10

@@ -17,8 +17,9 @@ images with a bootstrap 95% interval (``evaluation.bootstrap``).
 * **Seams.** :func:`seam_ratio`: mean |gradient| across boundary lines (columns and rows at
   multiples of the period) over the mean across all other lines. Real images give about 1; a
   decoder that treats tiles apart gives a step at every tile edge. Periods: the tokenizer tile
-  (256 px) and the model patch (128 px). For real images, their reconstructions, and
-  text-to-image and unconditional samples at ``--width`` x ``--height``.
+  (256 px) and the model patch (128 px), and where lines run both ways, vertical and horizontal
+  lines apart. For real images, their reconstructions, and text-to-image and unconditional
+  samples at ``--width`` x ``--height``.
 * **Motion (video model).** Mean |frame t+1 - frame t| (0-255) of real held-out pans, of
   animations from their first frames and of text-to-video clips for their captions. A slideshow
   scores tens; a real pan about 1.
@@ -50,23 +51,31 @@ PERIODS = (256, 128)
 OUTPAINT = {"right": 0.5, "left": 0.5, "down": 0.5, "up": 0.5, "all": 0.25}  # amount / side
 
 
-def seam_ratio(images: np.ndarray, period: int) -> np.ndarray:
+def seam_ratio(images: np.ndarray, period: int, lines: str = "both") -> np.ndarray:
     """Per image, boundary over inside gradient energy of uint8 ``[N, H, W, 3]`` -> ``[N]``.
 
     A boundary line lies between pixel columns (rows) ``c - 1`` and ``c`` with ``c`` a positive
-    multiple of ``period``; every other adjacent pair is inside.
+    multiple of ``period``; every other adjacent pair is inside. ``lines``: ``vertical`` (between
+    columns: where left and right patches meet), ``horizontal`` (between rows) or ``both``.
     """
     x = images.astype(np.float64).mean(axis=-1)
-    per_column = np.abs(np.diff(x, axis=2)).mean(axis=1)  # [N, W - 1]
-    per_row = np.abs(np.diff(x, axis=1)).mean(axis=2)  # [N, H - 1]
-    lines = np.concatenate([per_column, per_row], axis=1)
-    boundary = np.zeros(lines.shape[1], dtype=bool)
-    width = images.shape[2]
-    boundary[np.arange(period, width, period) - 1] = True
-    boundary[width - 1 + np.arange(period, images.shape[1], period) - 1] = True
+    directions = {
+        "vertical": np.abs(np.diff(x, axis=2)).mean(axis=1),  # [N, W - 1]
+        "horizontal": np.abs(np.diff(x, axis=1)).mean(axis=2),  # [N, H - 1]
+    }
+    chosen = list(directions) if lines == "both" else [lines]
+    energy, boundary = [], []
+    for direction in chosen:
+        per_line = directions[direction]
+        at = np.zeros(per_line.shape[1], dtype=bool)
+        at[np.arange(period, per_line.shape[1] + 1, period) - 1] = True
+        energy.append(per_line)
+        boundary.append(at)
+    energy, boundary = np.concatenate(energy, axis=1), np.concatenate(boundary)
     if not boundary.any():
-        raise ValueError(f"images of {images.shape[1:3]} px have no {period}-px boundary")
-    return lines[:, boundary].mean(axis=1) / lines[:, ~boundary].mean(axis=1)
+        which = "" if lines == "both" else f"{lines} "
+        raise ValueError(f"images of {images.shape[1:3]} px have no {which}{period}-px boundary")
+    return energy[:, boundary].mean(axis=1) / energy[:, ~boundary].mean(axis=1)
 
 
 def frame_mae(videos: np.ndarray) -> np.ndarray:
@@ -137,12 +146,15 @@ def seam_checks(pipe, n: int, width: int, height: int, first_seed: int, sampler:
     sets["unconditional"] = np.stack(
         pipe.unconditional(n, width, height, progress=False, seed=3, **sampler)
     )
-    return {
-        f"{name}@{period}px": summarise(seam_ratio(images, period))
-        for name, images in sets.items()
-        for period in PERIODS
-        if period < max(width, height)
-    }
+    report = {}
+    for name, images in sets.items():
+        for period in (p for p in PERIODS if p < max(width, height)):
+            report[f"{name}@{period}px"] = summarise(seam_ratio(images, period))
+            if period < min(width, height):  # lines both ways: which way do the seams run?
+                for lines in ("vertical", "horizontal"):
+                    ratio = seam_ratio(images, period, lines)
+                    report[f"{name}@{period}px {lines}"] = summarise(ratio)
+    return report
 
 
 def motion_checks(pipe, n: int, size: int, frames: int, first_seed: int, sampler: dict) -> dict:
