@@ -29,13 +29,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.diagnostics.output_checks import SEED_OFFSET, summarise
+from benchmarks.diagnostics.output_checks import SEED_OFFSET
+from benchmarks.diagnostics.report import summarise, write_report
 from benchmarks.task_commands import load_pipeline
 from nuwa.adc import ExtentWarning, make_plan
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.errors import UserError
-from nuwa.io import atomic_write_json, atomic_write_text
 from nuwa.layout import PatchGrid
 from nuwa.model import Nuwa
 from nuwa.text import tokenize
@@ -146,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "neighbours": border_report(model, tokens, text_ids),
         "seconds": time.perf_counter() - start,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "border_context.json", report)
-    atomic_write_text(args.out / "border_context.md", markdown(report))
-    print(markdown(report), end="")
-    print(f"wrote {args.out} in {report['seconds']:.0f} s")
+    write_report(args.out, "border_context", report, markdown(report))
     return 0
 
 

@@ -35,14 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.diagnostics.report import summarise, write_report
 from benchmarks.task_commands import load_pipeline
-from evaluation.bootstrap import bootstrap_interval
 from nuwa.bundle import BundleMissingError
 from nuwa.data.landscapes import render_landscape
 from nuwa.data.loaders import PROCEDURAL_SEED_BASE
 from nuwa.data.video import render_pan_video
 from nuwa.errors import UserError
-from nuwa.io import atomic_write_json, atomic_write_text
 from nuwa.outpainting import given_region
 
 SEED_OFFSET = 500  # clear of the sample grid's first seeds
@@ -91,15 +90,6 @@ def region_mae(
     top, left, h, w = box
     given = outputs[:, top : top + h, left : left + w].astype(np.float64)
     return np.abs(given - inputs.astype(np.float64)).mean(axis=(1, 2, 3))
-
-
-def summarise(values: np.ndarray, seed: int = 0) -> dict:
-    """Mean of per-image ``values [N]`` with its bootstrap 95% interval."""
-    mean = float(values.mean())
-    interval = bootstrap_interval(
-        lambda idx: float(values[idx["items"]].mean()), {"items": len(values)}, seed=seed
-    )
-    return {"mean": mean, "low": interval.low, "high": interval.high, "n": len(values)}
 
 
 def given_region_checks(pipe, n: int, size: int, first_seed: int, sampler: dict) -> dict:
@@ -251,11 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OSError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     report["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "output_checks.json", report)
-    atomic_write_text(args.out / "output_checks.md", markdown(report))
-    print(markdown(report), end="")
-    print(f"wrote {args.out} in {report['seconds']:.0f} s")
+    write_report(args.out, "output_checks", report, markdown(report))
     return 0
 
 
