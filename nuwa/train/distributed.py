@@ -27,9 +27,14 @@ class Dist:
             dist.barrier()
 
 
+def torchrun_world_size() -> int:
+    """The number of ranks torchrun launched (1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def setup_distributed() -> Dist:
     """Join the torchrun process group (gloo on CPU, nccl on GPU) if WORLD_SIZE > 1."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = torchrun_world_size()
     cuda = torch.cuda.is_available()
     if world_size == 1:
         return Dist(0, 1, torch.device("cuda" if cuda else "cpu"))
@@ -67,7 +72,7 @@ def exit_process(status: int) -> NoReturn:
     without an active exception"; rank 1 of the 2-rank FSDP test, twice in CI, never in 100
     runs here). Every output is written and the group destroyed by now: only flushes are left.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if torchrun_world_size() > 1:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

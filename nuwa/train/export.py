@@ -250,6 +250,24 @@ def write_sums(out: Path) -> None:
     atomic_write_text(out / "SHA256SUMS", "".join(f"{sha256_file(out / n)}  {n}\n" for n in names))
 
 
+def export_run(
+    phases: list[Path], out_file: Path, name: str, tokenizer: Path, val_shards: Path | None
+) -> dict:
+    """float16 export of the last of ``phases`` (its shards checked against ``tokenizer``) at
+    ``out_file``; returns its training summary, its run's eval and, with ``val_shards``, the
+    held-out loss in float16 against float32."""
+    run = phases[-1]
+    meta = export_model(run / "model.safetensors", out_file, name)
+    check_tokenizer(tokenizer, meta["data"], run)
+    metrics = {
+        "training": training_summary(phases),
+        "run_eval": json.loads((run / "eval.json").read_text(encoding="utf-8")),
+    }
+    if val_shards:
+        metrics["heldout"] = heldout_fp16_vs_fp32(run / "model.safetensors", out_file, val_shards)
+    return metrics
+
+
 def image_model(args: argparse.Namespace) -> dict:
     """Write the image model, its training curve and metrics from ``--run`` (with its earlier
     phases and ``--val-shards``) or from ``--base-bundle``; returns the metrics."""
@@ -266,37 +284,19 @@ def image_model(args: argparse.Namespace) -> dict:
         return {k: kept[k] for k in ("training", "run_eval", "heldout") if k in kept} | {
             "image_model_from": meta["name"]
         }
-    meta = export_model(args.run / "model.safetensors", model_out, args.name)
-    check_tokenizer(args.tokenizer, meta["data"], args.run)
     phases = [*args.earlier_run, args.run]
+    metrics = export_run(phases, model_out, args.name, args.tokenizer, args.val_shards)
     training_curve(phases, args.out / "training_curve.png")
-    metrics = {
-        "training": training_summary(phases),
-        "run_eval": json.loads((args.run / "eval.json").read_text(encoding="utf-8")),
-    }
-    if args.val_shards:
-        metrics["heldout"] = heldout_fp16_vs_fp32(
-            args.run / "model.safetensors", model_out, args.val_shards
-        )
     return metrics
 
 
 def video_model(args: argparse.Namespace) -> dict:
     """Write ``--video-run``'s model beside the image model; returns its metrics."""
-    video_out = args.out / "video_model.safetensors"
     if read_metadata(args.video_run / "model.safetensors")["config"]["extent"][2] < 1:
         raise ValueError(f"--video-run {args.video_run} is an image model (extent f = 0)")
-    video_meta = export_model(args.video_run / "model.safetensors", video_out, f"{args.name}-video")
-    check_tokenizer(args.tokenizer, video_meta["data"], args.video_run)
-    metrics = {
-        "training": training_summary([args.video_run]),
-        "run_eval": json.loads((args.video_run / "eval.json").read_text(encoding="utf-8")),
-    }
-    if args.video_val_shards:
-        metrics["heldout"] = heldout_fp16_vs_fp32(
-            args.video_run / "model.safetensors", video_out, args.video_val_shards
-        )
-    return metrics
+    video_out = args.out / "video_model.safetensors"
+    name = f"{args.name}-video"
+    return export_run([args.video_run], video_out, name, args.tokenizer, args.video_val_shards)
 
 
 def main(argv: list[str] | None = None) -> int:
